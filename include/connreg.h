@@ -1,0 +1,161 @@
+/*
+ * connreg: a cross-process registry mapping connection ids to transports.
+ *
+ * A registry lives in one POSIX shared-memory segment. Every process on the
+ * host that opens it by name sees the same mapping
+ *
+ *     connection id (1..key_max bytes, any values)  ->  transport (uint64_t)
+ *
+ * Lookups are wait-free: no lock, no retry loop, no system call, never slowed
+ * or blocked by a writer, even one that is stopped or was killed. Writers
+ * copy and update (RCU): a new entry is filled privately and published with
+ * one compare-and-swap; the old one is reclaimed after a grace period that
+ * spans every process attached to the segment.
+ *
+ * Conventions
+ * - Every function that can fail returns 0 or a negative errno value (below).
+ * - Each registry call is linearizable per id across every thread and
+ *   process attached to the segment.
+ * - A connreg_t handle is thread-safe: any number of threads may use one
+ *   handle at once. Each thread takes a reader slot in the segment on its
+ *   first call and gives it back when it exits (or at connreg_close).
+ * - After fork() the child must not use its parent's handles (calls return
+ *   -ECHILD); it opens its own with connreg_open.
+ * - Every 64-bit transport value is valid, 0 and UINT64_MAX included.
+ *
+ * Error codes (connreg_strerror describes each)
+ *   -EINVAL        NULL argument, id_len 0, bad name, bad configuration
+ *   -ENAMETOOLONG  id longer than the registry's key_max
+ *   -ENOENT        no such id (lookups, updates) or no such segment (open)
+ *   -EEXIST        connreg_create: the name is taken
+ *   -ENOSPC        register of a new id while `capacity` ids are live
+ *   -EPROTO        connreg_open: the segment is not a valid registry (wrong
+ *                  magic, layout version or signature, truncated, a header
+ *                  field inconsistent with the segment's size, or its creator
+ *                  never finished initialising it within the open timeout)
+ *   -EAGAIN        a writer found no free entry and no grace period could
+ *                  complete within CONNREG_RECLAIM_WAIT_MS (a reader is stopped
+ *                  inside a lookup), or every reader slot is taken
+ *   -ECHILD        the handle was opened by the parent of a fork()
+ *   -ENOMEM        process-local allocation failed
+ *   -EACCES, -EMFILE, ... : system errors from shm_open/ftruncate/mmap, as is
+ */
+#ifndef CONNREG_H
+#define CONNREG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CONNREG_API __attribute__((visibility("default")))
+#else
+#define CONNREG_API
+#endif
+
+#define CONNREG_VERSION_MAJOR 0
+#define CONNREG_VERSION_MINOR 1
+
+/* Longest connection id a registry can be configured for (key_max). */
+#define CONNREG_KEY_MAX_LIMIT 4096u
+/* Largest capacity a registry can be configured for. */
+#define CONNREG_CAPACITY_LIMIT (1ull << 30)
+/* Longest segment name after the leading '/'. */
+#define CONNREG_NAME_MAX 200u
+/* How long connreg_open waits for a creator to publish its ready marker. */
+#define CONNREG_OPEN_WAIT_MS 2000
+/* How long a writer waits for a grace period before -EAGAIN. */
+#define CONNREG_RECLAIM_WAIT_MS 200
+
+/* Process-local handle to an attached segment. */
+typedef struct connreg connreg_t;
+
+typedef struct connreg_config {
+	uint64_t capacity;    /* live connection ids the segment must hold; > 0 */
+	uint32_t key_max;     /* longest connection id in bytes; 0 selects 64 */
+	uint32_t mode;        /* permission bits of a new segment; 0 selects 0600 */
+	uint32_t max_threads; /* reader slots: threads attached at once; 0 selects 512 */
+	uint32_t reserved0;   /* must be 0 */
+	/* more fields may follow; a zeroed field always selects its default */
+} connreg_config_t;
+
+/*
+ * Create a new registry segment called `name` ("/" then 1..200 characters of
+ * [A-Za-z0-9._-]) and attach to it. Exactly one of several concurrent
+ * creators of one name succeeds (O_EXCL); the others get -EEXIST.
+ * Returns 0 and *out, -EINVAL, -EEXIST, or a system error.
+ */
+CONNREG_API int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **out);
+
+/*
+ * Attach to an existing registry. Waits up to CONNREG_OPEN_WAIT_MS for a
+ * creator that is still initialising. Every header field is checked against
+ * the segment's size before anything else is read.
+ * Returns 0 and *out, -EINVAL, -ENOENT, -EPROTO, or a system error.
+ */
+CONNREG_API int connreg_open(const char *name, connreg_t **out);
+
+/*
+ * Create the registry if it does not exist, else open it. *created (if not
+ * NULL) is set to 1 when this call created it. A configuration that differs
+ * from an existing registry's is not an error: the existing one is opened.
+ */
+CONNREG_API int connreg_open_or_create(const char *name, const connreg_config_t *cfg,
+				       connreg_t **out, int *created);
+
+/*
+ * Detach. Gives back the reader slots of every thread that used this handle.
+ * No other thread may be inside a call on this handle, or use it afterwards.
+ * NULL is ignored.
+ */
+CONNREG_API void connreg_close(connreg_t *reg);
+
+/*
+ * Remove the name. Processes attached keep working; new opens get -ENOENT.
+ * Returns 0, -EINVAL, -ENOENT, or a system error.
+ */
+CONNREG_API int connreg_unlink(const char *name);
+
+/*
+ * Insert or update: after it returns 0, lookups of `id` return `transport`.
+ * A new id while `capacity` ids are live gets -ENOSPC (never before: an id
+ * whose unregister has completed frees its place). Updates of a live id are
+ * lock-free; inserts of a new id serialize on a striped robust mutex that no
+ * reader ever touches.
+ * Returns 0, -EINVAL, -ENAMETOOLONG, -ENOSPC, -EAGAIN, -ECHILD.
+ */
+CONNREG_API int connreg_register(connreg_t *reg, const void *id, size_t id_len,
+				 uint64_t transport);
+
+/*
+ * Wait-free lookup. Returns 0 and *transport, -ENOENT, -EINVAL,
+ * -ENAMETOOLONG, -ECHILD; on a thread's first call -EAGAIN when every
+ * reader slot is taken.
+ */
+CONNREG_API int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len,
+				      uint64_t *transport);
+
+/*
+ * Remove the id if present. Lock-free. Returns 0 whether or not the id was
+ * registered; -EINVAL, -ENAMETOOLONG, -ECHILD on bad arguments.
+ */
+CONNREG_API int connreg_unregister(connreg_t *reg, const void *id, size_t id_len);
+
+/*
+ * Re-point a registered id. Lock-free. Returns 0, -ENOENT when the id is not
+ * registered, -EINVAL, -ENAMETOOLONG, -EAGAIN, -ECHILD.
+ */
+CONNREG_API int connreg_update_transport(connreg_t *reg, const void *id, size_t id_len,
+					 uint64_t transport);
+
+/* Text for a value returned by any connreg function ("ENOSPC: ..."). */
+CONNREG_API const char *connreg_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CONNREG_H */

@@ -1,0 +1,82 @@
+/*
+ * index.c: the writer side of the hash index (see index.h).
+ */
+#include <errno.h>
+
+#include "index.h"
+
+/* Raise the home bucket's probe bound to d (only the stripe holder writes it). */
+static void cr_bound_raise(struct connreg *reg, uint32_t home, uint32_t d)
+{
+	_Atomic uint32_t *ctl = &reg->index[home].ctl;
+	uint32_t want = d >= CR_BOUND_UNBOUNDED ? CR_BOUND_UNBOUNDED : d;
+	uint32_t cur = atomic_load_explicit(ctl, memory_order_relaxed);
+
+	/*
+	 * CAS loop: the high half of ctl belongs to waiters. Release, though
+	 * the publishing CAS after it is seq_cst anyway: a reader that sees the
+	 * new slot may see the old bound, which is harmless (design.md).
+	 */
+	while ((cur & CR_BOUND_MASK) < want &&
+	       !atomic_compare_exchange_weak_explicit(ctl, &cur, (cur & ~CR_BOUND_MASK) | want,
+						      memory_order_release, memory_order_relaxed))
+		;
+}
+
+int cr_index_insert(struct connreg *reg, uint64_t h, uint32_t idx)
+{
+	uint32_t home = cr_home(reg, h), b = home;
+	uint64_t live = cr_slot_live(cr_fp(h), idx);
+
+	for (uint32_t d = 0; d < reg->n_buckets; d++) {
+		struct cr_bucket *bk = &reg->index[b];
+
+		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
+			uint64_t v = atomic_load_explicit(&bk->slot[i], memory_order_relaxed);
+
+			if (cr_slot_is_live(v))
+				continue;
+			if (d > 0)
+				cr_bound_raise(reg, home, d);
+			/*
+			 * ORD-5 publish: seq_cst (release for the filled entry,
+			 * pairs with the readers' acquire slot loads; seq_cst for
+			 * the unlink/epoch argument). Fails only when another
+			 * inserter, homed elsewhere, took this slot first.
+			 */
+			if (atomic_compare_exchange_strong_explicit(&bk->slot[i], &v, live,
+								    memory_order_seq_cst,
+								    memory_order_relaxed))
+				return 0;
+		}
+		b = b + 1 == reg->n_buckets ? 0 : b + 1;
+	}
+	return -ENOSPC;
+}
+
+bool cr_index_reaches(struct connreg *reg, uint32_t idx)
+{
+	const struct cr_entry *e = cr_entry_at(reg, idx);
+	uint32_t len = e->key_len;
+
+	if (len == 0 || len > reg->key_max)
+		return false;	/* never published: a published entry has a valid key */
+	uint64_t h = cr_hash(reg, e->key, len);
+	uint32_t b = cr_home(reg, h), bound = cr_bound(reg, b);
+	uint64_t want = cr_slot_live(cr_fp(h), idx);
+
+	for (uint32_t d = 0;; d++) {
+		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
+			/* Acquire: pairs with the publishing CAS (ORD-5). */
+			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i], memory_order_acquire);
+
+			if (v == want)
+				return true;
+			if (v == CR_SLOT_EMPTY)
+				return false;
+		}
+		if (d == bound)
+			return false;
+		b = b + 1 == reg->n_buckets ? 0 : b + 1;
+	}
+}

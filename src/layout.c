@@ -1,0 +1,60 @@
+/*
+ * layout.c: geometry of a segment from its parameters. Shared by create
+ * (to size the segment) and open (to check every header field against the
+ * segment's size before anything else is read).
+ */
+#include <errno.h>
+
+#include "layout.h"
+
+static int add_region(uint64_t *cursor, uint64_t bytes, uint64_t *off)
+{
+	uint64_t start = (*cursor + CR_REGION_ALIGN - 1) & ~(uint64_t)(CR_REGION_ALIGN - 1);
+
+	if (start < *cursor || start + bytes < start)
+		return -EINVAL;
+	*off = start;
+	*cursor = start + bytes;
+	return 0;
+}
+
+int cr_geometry_compute(const struct cr_params *p, struct cr_geometry *g)
+{
+	uint64_t slack, buckets, cursor = sizeof(struct cr_header);
+	int rc = 0;
+
+	/*
+	 * Entries: one per live id, plus slack for entries that wait for a
+	 * grace period (so reclamation is amortized over many updates) and one
+	 * in flight per attached thread (so inserts up to capacity always find
+	 * an entry once retired ones are reclaimed).
+	 */
+	slack = p->capacity / 8;
+	if (slack < 1024)
+		slack = 1024;
+	slack += p->n_rslots;
+	if (p->capacity + slack >= CR_IDX_NONE)
+		return -EINVAL;
+	g->n_entries = (uint32_t)(p->capacity + slack);
+
+	/* Index: at most half the slots ever hold live ids. */
+	buckets = (2 * p->capacity + CR_BUCKET_SLOTS - 1) / CR_BUCKET_SLOTS;
+	if (buckets < 2)
+		buckets = 2;
+	if (buckets > UINT32_MAX)
+		return -EINVAL;
+	g->n_buckets = (uint32_t)buckets;
+	g->n_stripes = CR_STRIPES;
+	g->entry_stride = (uint32_t)((sizeof(struct cr_entry) + p->key_max + CR_CACHELINE - 1) &
+				     ~(uint64_t)(CR_CACHELINE - 1));
+
+	rc |= add_region(&cursor, buckets * sizeof(struct cr_bucket), &g->off_index);
+	rc |= add_region(&cursor, (uint64_t)p->n_rslots * sizeof(struct cr_rslot), &g->off_rslots);
+	rc |= add_region(&cursor, (uint64_t)g->n_stripes * sizeof(struct cr_stripe), &g->off_stripes);
+	rc |= add_region(&cursor, (uint64_t)g->n_entries * sizeof(uint64_t), &g->off_states);
+	rc |= add_region(&cursor, (uint64_t)g->n_entries * g->entry_stride, &g->off_entries);
+	if (rc)
+		return -EINVAL;
+	g->segment_size = (cursor + CR_REGION_ALIGN - 1) & ~(uint64_t)(CR_REGION_ALIGN - 1);
+	return 0;
+}

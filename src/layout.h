@@ -1,0 +1,243 @@
+/*
+ * layout.h: the on-segment layout of a connreg registry: the one place
+ * that defines it. Everything here lives in shared memory, is mapped at a
+ * different address in every process, and therefore holds offsets and
+ * indices only, never pointers. Fixed-width types, explicit padding, and a
+ * _Static_assert on every size the layout depends on.
+ *
+ * Segment (each region starts on a 4 KiB boundary):
+ *
+ *   header   struct cr_header           identity, parameters, hot shared words
+ *   index    struct cr_bucket[n_buckets] open-addressed hash of (fingerprint, entry idx)
+ *   rslots   struct cr_rslot[n_rslots]   one per attached thread: reader epoch, owner
+ *   stripes  struct cr_stripe[n_stripes] robust process-shared mutexes for inserts
+ *   states   uint64_t[n_entries]         lifecycle word of each entry (see CR_ST_*)
+ *   entries  n_entries * entry_stride    struct cr_entry + key bytes
+ *
+ * Change anything here and bump CR_LAYOUT_VERSION: cr_layout_signature()
+ * also folds in every size, so builds that disagree refuse each other's
+ * segments with -EPROTO.
+ */
+#ifndef CONNREG_LAYOUT_H
+#define CONNREG_LAYOUT_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CR_MAGIC		0x314745524e4e4f43ull	/* "CONNREG1" little-endian */
+#define CR_LAYOUT_VERSION	1u
+#define CR_READY		0x59444552u		/* "REDY": creator finished */
+#define CR_CACHELINE		64u
+#define CR_REGION_ALIGN		4096u
+#define CR_SECRET_SIZE		192u			/* XXH3 secret, >= XXH3_SECRET_SIZE_MIN */
+
+#define CR_IDX_NONE		UINT32_MAX
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free to be shared");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to be shared");
+
+/* ------------------------------------------------------------------ */
+/* Index: buckets of 7 slots, one cache line each.                     */
+/*                                                                     */
+/* Slot encoding (uint64_t):                                           */
+/*   0                      EMPTY: never used; ends every probe        */
+/*   1                      TOMB: used once, now free for inserts      */
+/*   fp << 32 | entry idx   LIVE, fp != 0 (fp = hash >> 32 | 1)         */
+/* A slot never returns to EMPTY, so an EMPTY slot ends a probe.       */
+/* ------------------------------------------------------------------ */
+#define CR_BUCKET_SLOTS		7u
+#define CR_SLOT_EMPTY		0ull
+#define CR_SLOT_TOMB		1ull
+
+/* ctl word: low 16 bits: probe bound, high 16 bits: waiters (future). */
+#define CR_BOUND_MASK		0xffffu
+#define CR_BOUND_UNBOUNDED	0xffffu		/* probe until EMPTY or wrap */
+
+struct cr_bucket {
+	_Atomic uint64_t slot[CR_BUCKET_SLOTS];
+	/*
+	 * Buckets past the home bucket that an id homed here may sit in.
+	 * Only raised, only by an inserter holding the home's stripe lock.
+	 */
+	_Atomic uint32_t ctl;
+	_Atomic uint32_t wake_seq;	/* reserved for futex waiters */
+};
+_Static_assert(sizeof(struct cr_bucket) == CR_CACHELINE, "bucket is one cache line");
+
+static inline uint64_t cr_slot_live(uint32_t fp, uint32_t idx)
+{
+	return ((uint64_t)fp << 32) | idx;
+}
+static inline uint32_t cr_slot_fp(uint64_t v)
+{
+	return (uint32_t)(v >> 32);
+}
+static inline uint32_t cr_slot_idx(uint64_t v)
+{
+	return (uint32_t)v;
+}
+static inline int cr_slot_is_live(uint64_t v)
+{
+	return cr_slot_fp(v) != 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Entry state words: kind:2 | gen:14 | payload:48                     */
+/*   FREE     payload 0          may be allocated                      */
+/*   OWNED    payload rslot idx  private to that thread: being filled, */
+/*                               published, or retired                 */
+/*   LIVE     payload 0          reachable from the index              */
+/*   RETIRED  payload epoch      unlinked at that epoch; reusable once */
+/*                               the safe epoch has passed it          */
+/* gen counts allocations so a stale compare-and-swap cannot succeed   */
+/* on a recycled entry (ABA).                                           */
+/* ------------------------------------------------------------------ */
+#define CR_ST_FREE		0ull
+#define CR_ST_OWNED		1ull
+#define CR_ST_LIVE		2ull
+#define CR_ST_RETIRED		3ull
+#define CR_ST_KIND_SHIFT	62
+#define CR_ST_GEN_SHIFT		48
+#define CR_ST_GEN_MASK		0x3fffull
+#define CR_ST_PAYLOAD_MASK	((1ull << 48) - 1)
+
+static inline uint64_t cr_st_make(uint64_t kind, uint64_t gen, uint64_t payload)
+{
+	return (kind << CR_ST_KIND_SHIFT) | ((gen & CR_ST_GEN_MASK) << CR_ST_GEN_SHIFT) |
+	       (payload & CR_ST_PAYLOAD_MASK);
+}
+static inline uint64_t cr_st_kind(uint64_t st)
+{
+	return st >> CR_ST_KIND_SHIFT;
+}
+static inline uint64_t cr_st_gen(uint64_t st)
+{
+	return (st >> CR_ST_GEN_SHIFT) & CR_ST_GEN_MASK;
+}
+static inline uint64_t cr_st_payload(uint64_t st)
+{
+	return st & CR_ST_PAYLOAD_MASK;
+}
+
+/* An entry: immutable from publication until it is reclaimed. */
+struct cr_entry {
+	uint64_t transport;
+	uint32_t key_len;
+	uint32_t reserved;
+	uint8_t key[];		/* key_max bytes */
+};
+_Static_assert(sizeof(struct cr_entry) == 16, "entry header is 16 bytes");
+
+/* ------------------------------------------------------------------ */
+/* Reader slots: one cache line per attached thread.                   */
+/* ------------------------------------------------------------------ */
+#define CR_RSLOT_LIGHT		0x1u	/* reader skips the fence (membarrier) */
+
+struct cr_rslot {
+	/* 0: outside any read-side section; else the global epoch at entry. */
+	_Atomic uint64_t epoch;
+	/* 0: free; else owner identity: pid | (start time & 0xffffffff) << 32. */
+	_Atomic uint64_t owner;
+	_Atomic uint32_t flags;
+	uint32_t tid;		/* informational */
+	/* Entry this thread is unlinking; CR_IDX_NONE otherwise (recovery). */
+	_Atomic uint32_t w_old;
+	uint32_t reserved;
+	uint8_t pad[CR_CACHELINE - 32];
+};
+_Static_assert(sizeof(struct cr_rslot) == CR_CACHELINE, "reader slot is one cache line");
+
+struct cr_stripe {
+	pthread_mutex_t mu;	/* PTHREAD_PROCESS_SHARED | PTHREAD_MUTEX_ROBUST */
+	uint8_t pad[CR_CACHELINE - sizeof(pthread_mutex_t) % CR_CACHELINE];
+};
+_Static_assert(sizeof(struct cr_stripe) % CR_CACHELINE == 0, "stripe is whole cache lines");
+
+/* ------------------------------------------------------------------ */
+/* Header.                                                             */
+/* ------------------------------------------------------------------ */
+struct cr_params {
+	uint64_t capacity;
+	uint32_t key_max;
+	uint32_t n_rslots;
+};
+
+/* Everything derived from cr_params; recomputed and compared on open. */
+struct cr_geometry {
+	uint64_t segment_size;
+	uint64_t off_index, off_rslots, off_stripes, off_states, off_entries;
+	uint32_t n_buckets;
+	uint32_t n_entries;
+	uint32_t n_stripes;
+	uint32_t entry_stride;
+};
+
+struct cr_header {
+	/* Line 0-1: identity and immutable parameters. */
+	uint64_t magic;
+	uint32_t layout_version;
+	uint32_t layout_sig;
+	_Atomic uint32_t ready;		/* CR_READY, stored last by the creator */
+	uint32_t flags;
+	struct cr_params params;
+	struct cr_geometry geo;
+	uint8_t pad0[2 * CR_CACHELINE - 24 - sizeof(struct cr_params) - sizeof(struct cr_geometry)];
+
+	/* Lines 2-4: per-segment hash secret, random at create. */
+	uint8_t secret[CR_SECRET_SIZE];
+
+	/* Read by every lookup; written once per grace period. */
+	alignas(CR_CACHELINE) _Atomic uint64_t epoch;
+	uint8_t pad1[CR_CACHELINE - 8];
+
+	/* Entries retired at an epoch below this may be reused. */
+	alignas(CR_CACHELINE) _Atomic uint64_t safe_epoch;
+	/* Sticky: some thread ever read with CR_RSLOT_LIGHT. */
+	_Atomic uint32_t light_readers;
+	uint8_t pad2[CR_CACHELINE - 12];
+
+	/* Live ids: reserved before an insert publishes, dropped after removal. */
+	alignas(CR_CACHELINE) _Atomic uint64_t live;
+	uint8_t pad3[CR_CACHELINE - 8];
+
+	/* Reader slots [0, rslot_hwm) have been claimed at least once. */
+	alignas(CR_CACHELINE) _Atomic uint32_t rslot_hwm;
+	uint8_t pad4[CR_CACHELINE - 4];
+};
+_Static_assert(offsetof(struct cr_header, secret) == 2 * CR_CACHELINE, "secret after line 1");
+_Static_assert(offsetof(struct cr_header, epoch) % CR_CACHELINE == 0, "epoch on its own line");
+_Static_assert(sizeof(struct cr_header) == 9 * CR_CACHELINE, "header size");
+
+/* Defaults and limits. */
+#define CR_DEFAULT_KEY_MAX	64u
+#define CR_DEFAULT_MODE		0600u
+#define CR_DEFAULT_RSLOTS	512u
+#define CR_MAX_RSLOTS		65536u
+#define CR_STRIPES		128u
+
+/* Fold every size the layout depends on into one word. */
+static inline uint32_t cr_layout_signature(void)
+{
+	uint64_t s = CR_LAYOUT_VERSION;
+	const uint64_t parts[] = {
+		sizeof(struct cr_header), sizeof(struct cr_bucket), sizeof(struct cr_rslot),
+		sizeof(struct cr_stripe), sizeof(pthread_mutex_t), sizeof(struct cr_entry),
+		offsetof(struct cr_header, epoch), offsetof(struct cr_header, safe_epoch),
+		offsetof(struct cr_header, live), offsetof(struct cr_header, rslot_hwm),
+		CR_BUCKET_SLOTS, CR_CACHELINE, CR_SECRET_SIZE,
+	};
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		s = (s ^ parts[i]) * 0x100000001b3ull;
+	return (uint32_t)(s ^ (s >> 32));
+}
+
+/*
+ * Compute the geometry for params (validated by the caller). Returns 0, or
+ * -EINVAL when the segment would not be addressable.
+ */
+int cr_geometry_compute(const struct cr_params *p, struct cr_geometry *g);
+
+#endif /* CONNREG_LAYOUT_H */

@@ -1,0 +1,251 @@
+/*
+ * registry.c: the public operations, composed from the index (index.h),
+ * the entry pool (pool.h) and the read side (rcu.h).
+ *
+ * Every writer follows the same shape: allocate and fill an entry outside
+ * any read-side section (allocation may wait for a grace period, which
+ * must not wait for us), enter a section, publish or unlink with one CAS on
+ * an index slot, leave, then retire what was unlinked.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "index.h"
+#include "pool.h"
+#include "rcu.h"
+
+static inline int cr_check_id(const struct connreg *reg, const void *id, size_t len)
+{
+	if (caa_unlikely(!reg || !id || len == 0))
+		return -EINVAL;
+	if (caa_unlikely(len > reg->key_max))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport)
+{
+	struct cr_thread *t;
+	struct cr_hit hit;
+	uint64_t h;
+	int rc = cr_check_id(reg, id, id_len);
+
+	if (caa_unlikely(rc || !transport))
+		return rc ? rc : -EINVAL;
+	rc = cr_thread_get(reg, &t);
+	if (caa_unlikely(rc))
+		return rc;
+	h = cr_hash(reg, id, id_len);
+	cr_index_prefetch(reg, h);
+	cr_read_lock(reg, t->slot);
+	if (cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
+		*transport = cr_entry_at(reg, cr_slot_idx(hit.val))->transport;
+		rc = 0;
+	} else {
+		rc = -ENOENT;
+	}
+	cr_read_unlock(t->slot);
+	return rc;
+}
+
+/* Allocate an entry and fill it privately with (id, transport). */
+static int cr_entry_prepare(struct connreg *reg, struct cr_thread *t, const void *id,
+			    size_t len, uint64_t transport, uint32_t *idx)
+{
+	int rc = cr_entry_alloc(reg, t, idx);
+
+	if (rc)
+		return rc;
+	struct cr_entry *e = cr_entry_at(reg, *idx);
+	/* Private until the publishing CAS (ORD-5): plain stores. */
+	e->transport = transport;
+	e->key_len = (uint32_t)len;
+	e->reserved = 0;
+	memcpy(e->key, id, len);
+	return 0;
+}
+
+/*
+ * Swap entry idx in for the live slot of id, if there is one. Lock-free:
+ * the CAS fails only when another writer changed that slot. Returns 1 and
+ * *old when replaced, 0 when id is absent. Call inside a section.
+ */
+static int cr_replace_live(struct connreg *reg, struct cr_thread *t, const void *id, size_t len,
+			   uint64_t h, uint32_t idx, uint32_t *old)
+{
+	struct cr_hit hit;
+
+	while (cr_index_find(reg, id, (uint32_t)len, h, &hit)) {
+		/* Recovery note first: if we die after the CAS, a recoverer retires the entry. */
+		atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit.val), memory_order_relaxed);
+		/*
+		 * ORD-5 publish + ORD-3 unlink in one seq_cst CAS: the new
+		 * entry's contents are released to readers, and the epoch read
+		 * in cr_entry_retire comes after the unlink.
+		 */
+		if (atomic_compare_exchange_strong_explicit(
+			    hit.slot, &hit.val, cr_slot_live(cr_fp(h), idx), memory_order_seq_cst,
+			    memory_order_relaxed)) {
+			*old = cr_slot_idx(hit.val);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int cr_stripe_lock(struct cr_stripe *s)
+{
+	int rc = pthread_mutex_lock(&s->mu);
+
+	if (rc == EOWNERDEAD) {
+		/*
+		 * The holder died mid-insert. The index is consistent after
+		 * any single CAS; what it owned is settled when its reader slot
+		 * is recovered (cr_pool_recover_slot).
+		 */
+		pthread_mutex_consistent(&s->mu);
+		rc = 0;
+	}
+	return -rc;
+}
+
+/* Reserve room for one more live id. Lock-free. */
+static int cr_live_reserve(struct connreg *reg)
+{
+	_Atomic uint64_t *live = &reg->hdr->live;
+	uint64_t n = atomic_load_explicit(live, memory_order_relaxed);
+
+	do {
+		if (n >= reg->capacity)
+			return -ENOSPC;
+		/* Relaxed: a counter; the index CAS orders what matters. */
+	} while (!atomic_compare_exchange_weak_explicit(live, &n, n + 1, memory_order_relaxed,
+							memory_order_relaxed));
+	return 0;
+}
+
+static void cr_live_release(struct connreg *reg)
+{
+	/* Relaxed: a counter, read by cr_live_reserve's CAS loop. */
+	atomic_fetch_sub_explicit(&reg->hdr->live, 1, memory_order_relaxed);
+}
+
+/* Retire what a replace or remove unlinked, and clear the recovery note. */
+static void cr_retire_unlinked(struct connreg *reg, struct cr_thread *t, uint32_t old)
+{
+	cr_entry_retire(reg, old);
+	/* Relaxed: recovery reads it only after this thread died. */
+	atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_relaxed);
+}
+
+/* Insert (or, when id appeared meanwhile, replace) under the stripe lock. */
+static int cr_insert_locked(struct connreg *reg, struct cr_thread *t, const void *id,
+			    size_t len, uint64_t h, uint32_t idx, uint32_t *old)
+{
+	struct cr_stripe *stripe = cr_stripe_for(reg, h);
+	int rc = cr_stripe_lock(stripe);
+
+	if (rc)
+		return rc;
+	cr_read_lock(reg, t->slot);
+	if (cr_replace_live(reg, t, id, len, h, idx, old)) {
+		rc = 1;
+	} else {
+		rc = cr_live_reserve(reg);
+		if (!rc) {
+			rc = cr_index_insert(reg, h, idx);
+			if (rc)
+				cr_live_release(reg);
+		}
+	}
+	cr_read_unlock(t->slot);
+	pthread_mutex_unlock(&stripe->mu);
+	return rc;
+}
+
+/* Shared by register and update_transport. */
+static int cr_write(connreg_t *reg, const void *id, size_t id_len, uint64_t transport,
+		    bool insert)
+{
+	struct cr_thread *t;
+	uint32_t idx, old = CR_IDX_NONE;
+	uint64_t h;
+	int rc = cr_check_id(reg, id, id_len), replaced;
+
+	if (rc)
+		return rc;
+	rc = cr_thread_get(reg, &t);
+	if (rc)
+		return rc;
+	h = cr_hash(reg, id, id_len);
+	rc = cr_entry_prepare(reg, t, id, id_len, transport, &idx);
+	if (rc)
+		return rc;
+
+	cr_read_lock(reg, t->slot);
+	replaced = cr_replace_live(reg, t, id, id_len, h, idx, &old);
+	cr_read_unlock(t->slot);
+
+	if (!replaced && insert) {
+		/* Taken outside a section: a stalled lock holder must not stall grace periods. */
+		rc = cr_insert_locked(reg, t, id, id_len, h, idx, &old);
+		if (rc < 0) {
+			cr_entry_free_unpublished(reg, t, idx);
+			return rc;
+		}
+		replaced = rc == 1;
+	} else if (!replaced) {
+		cr_entry_free_unpublished(reg, t, idx);
+		return -ENOENT;
+	}
+	cr_entry_mark_live(reg, t, idx);
+	if (replaced)
+		cr_retire_unlinked(reg, t, old);
+	return 0;
+}
+
+int connreg_register(connreg_t *reg, const void *id, size_t id_len, uint64_t transport)
+{
+	return cr_write(reg, id, id_len, transport, true);
+}
+
+int connreg_update_transport(connreg_t *reg, const void *id, size_t id_len, uint64_t transport)
+{
+	return cr_write(reg, id, id_len, transport, false);
+}
+
+int connreg_unregister(connreg_t *reg, const void *id, size_t id_len)
+{
+	struct cr_thread *t;
+	struct cr_hit hit;
+	uint32_t old = CR_IDX_NONE;
+	uint64_t h;
+	int rc = cr_check_id(reg, id, id_len);
+
+	if (rc)
+		return rc;
+	rc = cr_thread_get(reg, &t);
+	if (rc)
+		return rc;
+	h = cr_hash(reg, id, id_len);
+	cr_read_lock(reg, t->slot);
+	while (cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
+		/* Recovery note first: if we die after the CAS, a recoverer retires the entry. */
+		atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit.val), memory_order_relaxed);
+		/* ORD-3 unlink: seq_cst, before the epoch read in cr_entry_retire. */
+		if (atomic_compare_exchange_strong_explicit(hit.slot, &hit.val, CR_SLOT_TOMB,
+							    memory_order_seq_cst,
+							    memory_order_relaxed)) {
+			old = cr_slot_idx(hit.val);
+			break;
+		}
+	}
+	cr_read_unlock(t->slot);
+	if (old != CR_IDX_NONE) {
+		cr_retire_unlinked(reg, t, old);
+		cr_live_release(reg);
+	} else {
+		atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_relaxed);
+	}
+	return 0;
+}
