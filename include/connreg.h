@@ -38,6 +38,9 @@
  *                  inside a lookup), or every reader slot is taken
  *   -ECHILD        the handle was opened by the parent of a fork()
  *   -ENOMEM        process-local allocation failed
+ *   -ETIMEDOUT     connreg_wait_transport: no change before the timeout
+ *   -EOPNOTSUPP    connreg_reap on a registry created without
+ *                  CONNREG_TRANSPORT_IS_PID
  *   -EACCES, -EMFILE, ... : system errors from shm_open/ftruncate/mmap, as is
  */
 #ifndef CONNREG_H
@@ -70,6 +73,13 @@ extern "C" {
 /* How long a writer waits for a grace period before -EAGAIN. */
 #define CONNREG_RECLAIM_WAIT_MS 200
 
+/*
+ * Config flag: the low 32 bits of every transport are an OS pid. Each
+ * registration records that process's start time, so connreg_reap can tell
+ * a dead transport from a new process that reused its pid.
+ */
+#define CONNREG_TRANSPORT_IS_PID 0x1u
+
 /* Process-local handle to an attached segment. */
 typedef struct connreg connreg_t;
 
@@ -78,7 +88,7 @@ typedef struct connreg_config {
 	uint32_t key_max;     /* longest connection id in bytes; 0 selects 64 */
 	uint32_t mode;        /* permission bits of a new segment; 0 selects 0600 */
 	uint32_t max_threads; /* reader slots: threads attached at once; 0 selects 512 */
-	uint32_t reserved0;   /* must be 0 */
+	uint32_t flags;       /* CONNREG_TRANSPORT_IS_PID or 0; unknown bits: -EINVAL */
 	/* more fields may follow; a zeroed field always selects its default */
 } connreg_config_t;
 
@@ -150,6 +160,82 @@ CONNREG_API int connreg_unregister(connreg_t *reg, const void *id, size_t id_len
  */
 CONNREG_API int connreg_update_transport(connreg_t *reg, const void *id, size_t id_len,
 					 uint64_t transport);
+
+/*
+ * Replace the transport only if it is still `expected`. Lock-free.
+ * Returns 0; -ENOENT when absent; -EAGAIN when the current transport
+ * differs (and *current, if non-NULL, receives it); the errors of
+ * connreg_update_transport otherwise. A stalled reclamation also yields
+ * -EAGAIN, with *current set to `expected`.
+ */
+CONNREG_API int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len,
+				      uint64_t expected, uint64_t desired, uint64_t *current);
+
+/*
+ * Block until the id is registered with a transport other than `seen`, or
+ * timeout_ms passes (-1: forever; 0: just check). Returns 0 and *transport,
+ * -ETIMEDOUT, or the argument errors of connreg_get_transport. Waiters
+ * sleep on a futex word of the id's home bucket (Concurrency Kit event
+ * count, process-shared), so a change made in any process wakes them, and
+ * only waiters whose ids share that bucket wake. Readers pay nothing.
+ */
+CONNREG_API int connreg_wait_transport(connreg_t *reg, const void *id, size_t id_len,
+				       uint64_t seen, uint64_t *transport, int timeout_ms);
+
+/*
+ * Look up n ids at once, overlapping their cache misses. rc[i] is 0 (and
+ * transports[i] set), -ENOENT, or -EINVAL / -ENAMETOOLONG for a bad id.
+ * Each lookup is linearizable on its own. Returns 0, or -EINVAL when an
+ * array or reg is NULL, -ECHILD, -EAGAIN as connreg_get_transport.
+ */
+CONNREG_API int connreg_get_transport_bulk(connreg_t *reg, size_t n, const void *const ids[],
+					   const size_t id_lens[], uint64_t transports[], int rc[]);
+
+/*
+ * Visit every live id once, with a consistent (never torn) view of its
+ * entry, while writers run: an id that stays registered through the walk
+ * is visited exactly once (with its old or its new transport if it is
+ * updated meanwhile); an id absent through the whole walk is never
+ * visited; an id removed or added during the walk may or may not be.
+ * fn runs outside any read-side section, so it may call connreg
+ * functions. A non-zero return from fn stops the walk and is returned.
+ */
+CONNREG_API int connreg_foreach(connreg_t *reg,
+				int (*fn)(const void *id, size_t id_len, uint64_t transport,
+					  void *arg),
+				void *arg);
+
+typedef struct connreg_stats {
+	uint64_t capacity;     /* configured live-id limit */
+	uint64_t live;         /* live ids */
+	uint64_t free;         /* entries ready for use */
+	uint64_t retired;      /* entries waiting for (or past) a grace period */
+	uint64_t tombstones;   /* index slots freed by unregister, reusable */
+	uint64_t epoch;        /* current grace-period epoch */
+	uint32_t readers;      /* reader slots claimed by threads */
+	uint32_t max_probe;    /* most buckets any lookup may visit */
+	/* more may follow */
+	uint64_t entries;      /* entry pool size (capacity + slack) */
+	uint64_t buckets;      /* index buckets (7 slots each) */
+	uint64_t segment_size; /* bytes */
+	uint32_t key_max;
+	uint32_t layout_version;
+	uint32_t max_threads;  /* reader slots */
+	uint32_t flags;        /* creation flags */
+	uint64_t safe_epoch;   /* entries retired before this epoch are reusable */
+} connreg_stats_t;
+
+/* A snapshot of the counters (each read on its own, while writers run). */
+CONNREG_API int connreg_stats(connreg_t *reg, connreg_stats_t *st);
+
+/*
+ * For a registry created with CONNREG_TRANSPORT_IS_PID: unregister every
+ * id whose transport process no longer exists (a reused pid does not fool
+ * it: the start time recorded at registration must match). Safe from any
+ * process at any time. *removed (if non-NULL) receives the count.
+ * Returns 0, -EOPNOTSUPP, -EINVAL, -ECHILD.
+ */
+CONNREG_API int connreg_reap(connreg_t *reg, uint64_t *removed);
 
 /* Text for a value returned by any connreg function ("ENOSPC: ..."). */
 CONNREG_API const char *connreg_strerror(int err);

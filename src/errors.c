@@ -30,6 +30,10 @@ const char *connreg_strerror(int err)
 		return "ECHILD: handle opened before fork(); the child must open its own";
 	case -ENOMEM:
 		return "ENOMEM: out of process memory";
+	case -ETIMEDOUT:
+		return "ETIMEDOUT: the id's transport did not change before the timeout";
+	case -EOPNOTSUPP:
+		return "EOPNOTSUPP: operation needs a registry created with CONNREG_TRANSPORT_IS_PID";
 	case -EACCES:
 		return "EACCES: permission denied on the shared-memory segment";
 	case -EMFILE:

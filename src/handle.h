@@ -44,6 +44,7 @@ struct connreg {
 	struct cr_stripe *stripes;
 	uint32_t n_rslots;
 	uint32_t n_stripes;
+	uint32_t flags;			/* CONNREG_TRANSPORT_IS_PID */
 	uint64_t capacity;
 	uint8_t *base;
 	uint64_t size;

@@ -21,6 +21,7 @@
 #ifndef CONNREG_LAYOUT_H
 #define CONNREG_LAYOUT_H
 
+#include <ck_ec.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -52,7 +53,7 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to b
 #define CR_SLOT_EMPTY		0ull
 #define CR_SLOT_TOMB		1ull
 
-/* ctl word: low 16 bits: probe bound, high 16 bits: waiters (future). */
+/* ctl word: the probe bound (low 16 bits; the rest is reserved, zero). */
 #define CR_BOUND_MASK		0xffffu
 #define CR_BOUND_UNBOUNDED	0xffffu		/* probe until EMPTY or wrap */
 
@@ -63,8 +64,13 @@ struct cr_bucket {
 	 * Only raised, only by an inserter holding the home's stripe lock.
 	 */
 	_Atomic uint32_t ctl;
-	_Atomic uint32_t wake_seq;	/* reserved for futex waiters */
+	/*
+	 * Event count of changes to ids homed here: bumped after every
+	 * publishing CAS; connreg_wait_transport sleeps on it (futex, shared).
+	 */
+	struct ck_ec32 wake;
 };
+_Static_assert(sizeof(struct ck_ec32) == 4, "ck_ec32 is one 32-bit word");
 _Static_assert(sizeof(struct cr_bucket) == CR_CACHELINE, "bucket is one cache line");
 
 static inline uint64_t cr_slot_live(uint32_t fp, uint32_t idx)
@@ -126,7 +132,8 @@ static inline uint64_t cr_st_payload(uint64_t st)
 struct cr_entry {
 	uint64_t transport;
 	uint32_t key_len;
-	uint32_t reserved;
+	/* CONNREG_TRANSPORT_IS_PID: start time (low 31 bits) of the transport pid, else 0. */
+	uint32_t pid_start;
 	uint8_t key[];		/* key_max bytes */
 };
 _Static_assert(sizeof(struct cr_entry) == 16, "entry header is 16 bytes");
@@ -181,7 +188,7 @@ struct cr_header {
 	uint32_t layout_version;
 	uint32_t layout_sig;
 	_Atomic uint32_t ready;		/* CR_READY, stored last by the creator */
-	uint32_t flags;
+	uint32_t flags;			/* CONNREG_TRANSPORT_IS_PID */
 	struct cr_params params;
 	struct cr_geometry geo;
 	uint8_t pad0[2 * CR_CACHELINE - 24 - sizeof(struct cr_params) - sizeof(struct cr_geometry)];

@@ -119,6 +119,17 @@ int cr_rcu_process_init(bool *light)
 	return 0;
 }
 
+uint32_t cr_pid_start_lo(pid_t pid)
+{
+	uint64_t start;
+
+	if (pid <= 0)
+		return 0;
+	if (pid == cr_proc_pid)
+		return cr_proc_start_lo;
+	return cr_proc_start_time(pid, &start) == 0 ? (uint32_t)(start & 0x7fffffff) : 0;
+}
+
 static uint64_t cr_owner_self(void)
 {
 	return (uint64_t)(uint32_t)cr_proc_pid | ((uint64_t)cr_proc_start_lo << 32);

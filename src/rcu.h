@@ -14,6 +14,7 @@
 #define CONNREG_RCU_H
 
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <urcu/compiler.h>
 
 #include "handle.h"
@@ -111,7 +112,13 @@ int cr_rcu_process_init(bool *light);
 /* Give back every slot this handle claimed (connreg_close). */
 void cr_threads_release_all(struct connreg *reg);
 
-/* 1 when the process recorded in an owner word has certainly exited. */
+/*
+ * 1 when the process recorded in an owner word (pid | start_lo << 32) has
+ * certainly exited: no such pid, or a pid whose start time differs.
+ */
 int cr_owner_dead(uint64_t owner);
+
+/* Low 31 bits of pid's start time in clock ticks; 0 when unknown. */
+uint32_t cr_pid_start_lo(pid_t pid);
 
 #endif /* CONNREG_RCU_H */

@@ -8,11 +8,13 @@
  * an index slot, leave, then retire what was unlinked.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "index.h"
 #include "pool.h"
 #include "rcu.h"
+#include "wait.h"
 
 static inline int cr_check_id(const struct connreg *reg, const void *id, size_t len)
 {
@@ -48,6 +50,16 @@ int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len, uint64_
 	return rc;
 }
 
+/* IS_PID registries record the transport process's start time. */
+static uint32_t cr_pid_start_for(const struct connreg *reg, uint64_t transport)
+{
+	uint32_t pid = (uint32_t)transport;
+
+	if (!(reg->flags & CONNREG_TRANSPORT_IS_PID) || pid == 0 || pid > INT32_MAX)
+		return 0;
+	return cr_pid_start_lo((pid_t)pid);
+}
+
 /* Allocate an entry and fill it privately with (id, transport). */
 static int cr_entry_prepare(struct connreg *reg, struct cr_thread *t, const void *id,
 			    size_t len, uint64_t transport, uint32_t *idx)
@@ -60,7 +72,7 @@ static int cr_entry_prepare(struct connreg *reg, struct cr_thread *t, const void
 	/* Private until the publishing CAS (ORD-5): plain stores. */
 	e->transport = transport;
 	e->key_len = (uint32_t)len;
-	e->reserved = 0;
+	e->pid_start = cr_pid_start_for(reg, transport);
 	memcpy(e->key, id, len);
 	return 0;
 }
@@ -199,6 +211,7 @@ static int cr_write(connreg_t *reg, const void *id, size_t id_len, uint64_t tran
 		return -ENOENT;
 	}
 	cr_entry_mark_live(reg, t, idx);
+	cr_notify(reg, h);
 	if (replaced)
 		cr_retire_unlinked(reg, t, old);
 	return 0;
@@ -212,6 +225,76 @@ int connreg_register(connreg_t *reg, const void *id, size_t id_len, uint64_t tra
 int connreg_update_transport(connreg_t *reg, const void *id, size_t id_len, uint64_t transport)
 {
 	return cr_write(reg, id, id_len, transport, false);
+}
+
+int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len, uint64_t expected,
+			  uint64_t desired, uint64_t *current)
+{
+	struct cr_thread *t;
+	struct cr_hit hit;
+	uint32_t idx, old = CR_IDX_NONE;
+	uint64_t h, cur = expected;
+	int rc = cr_check_id(reg, id, id_len);
+
+	if (rc)
+		return rc;
+	rc = cr_thread_get(reg, &t);
+	if (rc)
+		return rc;
+	h = cr_hash(reg, id, id_len);
+
+	/* Cheap early answer for a lost race: no entry is allocated for it. */
+	cr_read_lock(reg, t->slot);
+	if (!cr_index_find(reg, id, (uint32_t)id_len, h, &hit))
+		rc = -ENOENT;
+	else if ((cur = cr_entry_at(reg, cr_slot_idx(hit.val))->transport) != expected)
+		rc = -EAGAIN;
+	cr_read_unlock(t->slot);
+	if (rc)
+		goto out;
+
+	rc = cr_entry_prepare(reg, t, id, id_len, desired, &idx);
+	if (rc)
+		goto out;
+	cr_read_lock(reg, t->slot);
+	for (;;) {
+		if (!cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
+			rc = -ENOENT;
+			break;
+		}
+		/*
+		 * Inside the section the entry behind hit.val cannot be
+		 * recycled, so "slot still holds hit.val" (the CAS) implies
+		 * "transport is still cur": compare and swap are one step.
+		 */
+		cur = cr_entry_at(reg, cr_slot_idx(hit.val))->transport;
+		if (cur != expected) {
+			rc = -EAGAIN;
+			break;
+		}
+		atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit.val), memory_order_relaxed);
+		/* ORD-5 publish + ORD-3 unlink, as in cr_replace_live. */
+		if (atomic_compare_exchange_strong_explicit(
+			    hit.slot, &hit.val, cr_slot_live(cr_fp(h), idx), memory_order_seq_cst,
+			    memory_order_relaxed)) {
+			old = cr_slot_idx(hit.val);
+			break;
+		}
+	}
+	cr_read_unlock(t->slot);
+	if (old == CR_IDX_NONE) {
+		atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_relaxed);
+		cr_entry_free_unpublished(reg, t, idx);
+		goto out;
+	}
+	cr_entry_mark_live(reg, t, idx);
+	cr_notify(reg, h);
+	cr_retire_unlinked(reg, t, old);
+	return 0;
+out:
+	if (rc == -EAGAIN && current)
+		*current = cur;
+	return rc;
 }
 
 int connreg_unregister(connreg_t *reg, const void *id, size_t id_len)

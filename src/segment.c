@@ -55,13 +55,15 @@ static void cr_nap_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+#define CR_KNOWN_FLAGS CONNREG_TRANSPORT_IS_PID
+
 static int cr_params_from_config(const connreg_config_t *cfg, struct cr_params *p,
 				 uint32_t *mode)
 {
 	if (cfg->capacity == 0 || cfg->capacity > CONNREG_CAPACITY_LIMIT)
 		return -EINVAL;
 	if (cfg->key_max > CONNREG_KEY_MAX_LIMIT || cfg->max_threads > CR_MAX_RSLOTS ||
-	    (cfg->mode & ~0777u) || cfg->reserved0 != 0)
+	    (cfg->mode & ~0777u) || (cfg->flags & ~CR_KNOWN_FLAGS))
 		return -EINVAL;
 	p->capacity = cfg->capacity;
 	p->key_max = cfg->key_max ? cfg->key_max : CR_DEFAULT_KEY_MAX;
@@ -103,6 +105,7 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 	reg->key_max = p->key_max;
 	reg->capacity = p->capacity;
 	reg->light = light;
+	reg->flags = ((struct cr_header *)base)->flags;
 	/* Process-local counters: uniqueness only. */
 	reg->handle_gen = atomic_fetch_add_explicit(&cr_handle_gen_counter, 1,
 						    memory_order_relaxed) + 1;
@@ -190,6 +193,7 @@ int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **ou
 	h->magic = CR_MAGIC;
 	h->layout_version = CR_LAYOUT_VERSION;
 	h->layout_sig = cr_layout_signature();
+	h->flags = cfg->flags;
 	h->params = p;
 	h->geo = g;
 	rc = cr_fill_secret(h->secret);
@@ -228,7 +232,8 @@ static int cr_header_check(const struct cr_header *h, uint64_t seg_size)
 	struct cr_geometry g;
 
 	if (h->magic != CR_MAGIC || h->layout_version != CR_LAYOUT_VERSION ||
-	    h->layout_sig != cr_layout_signature() || !cr_params_valid(&h->params))
+	    h->layout_sig != cr_layout_signature() || !cr_params_valid(&h->params) ||
+	    (h->flags & ~CR_KNOWN_FLAGS))
 		return -EPROTO;
 	if (cr_geometry_compute(&h->params, &g) != 0 || memcmp(&g, &h->geo, sizeof(g)) != 0 ||
 	    g.segment_size != seg_size)

@@ -1,0 +1,107 @@
+/*
+ * wait.c: connreg_wait_transport, and the wake-up that writers send.
+ *
+ * Each bucket carries a Concurrency Kit event count (struct ck_ec32) for
+ * the ids homed there. Writers bump it after every publishing CAS
+ * (cr_notify); ck_ec only makes a system call when its waiter bit is set.
+ * A waiter snapshots the count, checks the id, and sleeps until the count
+ * moves. ck_ec keeps no pointer in the counter; its futex operations are
+ * supplied per process (cr_ec_ops), and use shared (not private) futexes
+ * so a writer in one process wakes waiters in another.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "index.h"
+#include "rcu.h"
+#include "wait.h"
+
+static int cr_ec_gettime(const struct ck_ec_ops *ops, struct timespec *out)
+{
+	(void)ops;
+	return clock_gettime(CLOCK_MONOTONIC, out);
+}
+
+static void cr_ec_wait32(const struct ck_ec_wait_state *ws, const uint32_t *addr,
+			 uint32_t expected, const struct timespec *deadline)
+{
+	(void)ws;
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+	syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, expected, deadline, NULL,
+		FUTEX_BITSET_MATCH_ANY);
+}
+
+static void cr_ec_wake32(const struct ck_ec_ops *ops, const uint32_t *addr)
+{
+	(void)ops;
+	syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+static const struct ck_ec_ops cr_ec_ops = {
+	.gettime = cr_ec_gettime,
+	.wait32 = cr_ec_wait32,
+	.wake32 = cr_ec_wake32,
+};
+
+const struct ck_ec_mode cr_ec_mode = {
+	.ops = &cr_ec_ops,
+	.single_producer = false,
+};
+
+static void cr_deadline_after(struct timespec *d, int timeout_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, d);
+	d->tv_sec += timeout_ms / 1000;
+	d->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (d->tv_nsec >= 1000000000L) {
+		d->tv_sec++;
+		d->tv_nsec -= 1000000000L;
+	}
+}
+
+int connreg_wait_transport(connreg_t *reg, const void *id, size_t id_len, uint64_t seen,
+			   uint64_t *transport, int timeout_ms)
+{
+	struct timespec deadline;
+	uint64_t v;
+	int rc;
+
+	if (!reg || !id || !transport || id_len == 0 || timeout_ms < -1)
+		return -EINVAL;
+	if (id_len > reg->key_max)
+		return -ENAMETOOLONG;
+	if (timeout_ms >= 0)
+		cr_deadline_after(&deadline, timeout_ms);
+	struct ck_ec32 *ec = &reg->index[cr_home(reg, cr_hash(reg, id, id_len))].wake;
+
+	for (;;) {
+		/*
+		 * Snapshot first (ck_ec32_value: acquire), then look: a change
+		 * published after the snapshot moves the count (cr_notify's
+		 * increment follows the publishing CAS), so the wait below
+		 * returns at once instead of missing it.
+		 */
+		uint32_t snap = ck_ec32_value(ec);
+
+		rc = connreg_get_transport(reg, id, id_len, &v);
+		if (rc == 0 && v != seen) {
+			*transport = v;
+			return 0;
+		}
+		if (rc != 0 && rc != -ENOENT)
+			return rc;
+		if (ck_ec32_wait(ec, &cr_ec_mode, snap, timeout_ms >= 0 ? &deadline : NULL) != 0)
+			break;	/* deadline passed without a change */
+	}
+	/* One last look: a change may have landed with the deadline. */
+	rc = connreg_get_transport(reg, id, id_len, &v);
+	if (rc == 0 && v != seen) {
+		*transport = v;
+		return 0;
+	}
+	return rc == 0 || rc == -ENOENT ? -ETIMEDOUT : rc;
+}

@@ -1,0 +1,25 @@
+/*
+ * wait.h: the writer's side of connreg_wait_transport.
+ */
+#ifndef CONNREG_WAIT_H
+#define CONNREG_WAIT_H
+
+#include <ck_ec.h>
+
+#include "index.h"
+
+extern const struct ck_ec_mode cr_ec_mode;
+
+/*
+ * After a publishing CAS for hash h: move the home bucket's event count.
+ * ck_ec32_inc is a locked increment preceded by a store->atomic fence
+ * (ordering our CAS before it; pairs with the waiter's acquire snapshot in
+ * connreg_wait_transport) and makes the futex call only when a waiter set
+ * the count's flag bit.
+ */
+static inline void cr_notify(struct connreg *reg, uint64_t h)
+{
+	ck_ec32_inc(&reg->index[cr_home(reg, h)].wake, &cr_ec_mode);
+}
+
+#endif /* CONNREG_WAIT_H */

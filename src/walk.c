@@ -1,0 +1,181 @@
+/*
+ * walk.c: operations that walk the whole segment: connreg_foreach,
+ * connreg_stats and connreg_reap. Each holds a read-side section for one
+ * bucket at a time, so a long walk never pins reclamation for long, and
+ * calls back user code outside any section.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index.h"
+#include "pool.h"
+#include "rcu.h"
+
+int connreg_foreach(connreg_t *reg,
+		    int (*fn)(const void *id, size_t id_len, uint64_t transport, void *arg),
+		    void *arg)
+{
+	struct cr_thread *t;
+	uint32_t lens[CR_BUCKET_SLOTS];
+	uint64_t tr[CR_BUCKET_SLOTS];
+	uint8_t *keys;
+	int rc;
+
+	if (!reg || !fn)
+		return -EINVAL;
+	rc = cr_thread_get(reg, &t);
+	if (rc)
+		return rc;
+	keys = malloc((size_t)CR_BUCKET_SLOTS * reg->key_max);
+	if (!keys)
+		return -ENOMEM;
+	for (uint32_t b = 0; b < reg->n_buckets && rc == 0; b++) {
+		unsigned cnt = 0;
+
+		cr_read_lock(reg, t->slot);
+		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
+			/* ORD-5: acquire pairs with the publishing CAS. */
+			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i],
+							  memory_order_acquire);
+
+			if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
+				continue;
+			const struct cr_entry *e = cr_entry_at(reg, cr_slot_idx(v));
+			uint32_t len = e->key_len;
+
+			if (len == 0 || len > reg->key_max)
+				continue;	/* corrupt entry: never copy past key_max */
+			/* Copy inside the section: the entry is immutable until it ends. */
+			memcpy(keys + (size_t)cnt * reg->key_max, e->key, len);
+			lens[cnt] = len;
+			tr[cnt] = e->transport;
+			cnt++;
+		}
+		cr_read_unlock(t->slot);
+		for (unsigned i = 0; i < cnt && rc == 0; i++)
+			rc = fn(keys + (size_t)i * reg->key_max, lens[i], tr[i], arg);
+	}
+	free(keys);
+	return rc;
+}
+
+int connreg_stats(connreg_t *reg, connreg_stats_t *st)
+{
+	struct cr_header *h;
+	uint32_t hwm, max_bound = 0;
+
+	if (!reg || !st)
+		return -EINVAL;
+	if (atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) != reg->fork_gen)
+		return -ECHILD;
+	h = reg->hdr;
+	memset(st, 0, sizeof(*st));
+	/* Relaxed throughout: a statistical snapshot; nothing is dereferenced from it. */
+	for (uint32_t i = 0; i < reg->n_entries; i++) {
+		uint64_t kind = cr_st_kind(atomic_load_explicit(&reg->states[i], memory_order_relaxed));
+
+		st->free += kind == CR_ST_FREE;
+		st->retired += kind == CR_ST_RETIRED;
+	}
+	for (uint32_t b = 0; b < reg->n_buckets; b++) {
+		uint32_t bound = atomic_load_explicit(&reg->index[b].ctl, memory_order_relaxed) &
+				 CR_BOUND_MASK;
+
+		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++)
+			st->tombstones += atomic_load_explicit(&reg->index[b].slot[i],
+							       memory_order_relaxed) == CR_SLOT_TOMB;
+		if (bound > max_bound)
+			max_bound = bound;
+	}
+	hwm = atomic_load_explicit(&h->rslot_hwm, memory_order_relaxed);
+	if (hwm > reg->n_rslots)
+		hwm = reg->n_rslots;
+	for (uint32_t i = 0; i < hwm; i++)
+		st->readers += atomic_load_explicit(&reg->rslots[i].owner, memory_order_relaxed) != 0;
+	st->capacity = reg->capacity;
+	st->live = atomic_load_explicit(&h->live, memory_order_relaxed);
+	st->epoch = atomic_load_explicit(&h->epoch, memory_order_relaxed);
+	st->safe_epoch = atomic_load_explicit(&h->safe_epoch, memory_order_relaxed);
+	st->max_probe = max_bound >= reg->n_buckets ? reg->n_buckets : max_bound + 1;
+	st->entries = reg->n_entries;
+	st->buckets = reg->n_buckets;
+	st->segment_size = reg->size;
+	st->key_max = reg->key_max;
+	st->layout_version = CR_LAYOUT_VERSION;
+	st->max_threads = reg->n_rslots;
+	st->flags = reg->flags;
+	return 0;
+}
+
+/* A tiny direct-mapped cache of liveness answers: reap asks per id, pids repeat. */
+struct cr_dead_cache {
+	uint64_t owner[64];
+	int dead[64];
+};
+
+static int cr_dead_cached(struct cr_dead_cache *c, uint64_t owner)
+{
+	unsigned k = (unsigned)((owner * 0x9e3779b97f4a7c15ull) >> 58);
+
+	if (c->owner[k] != owner) {
+		c->owner[k] = owner;
+		c->dead[k] = cr_owner_dead(owner);
+	}
+	return c->dead[k];
+}
+
+int connreg_reap(connreg_t *reg, uint64_t *removed)
+{
+	struct cr_dead_cache cache;
+	struct cr_thread *t;
+	uint64_t n = 0;
+	int rc;
+
+	if (!reg)
+		return -EINVAL;
+	if (!(reg->flags & CONNREG_TRANSPORT_IS_PID))
+		return -EOPNOTSUPP;
+	rc = cr_thread_get(reg, &t);
+	if (rc)
+		return rc;
+	memset(&cache, 0, sizeof(cache));
+	for (uint32_t b = 0; b < reg->n_buckets; b++) {
+		cr_read_lock(reg, t->slot);
+		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
+			_Atomic uint64_t *slot = &reg->index[b].slot[i];
+			/* ORD-5: acquire pairs with the publishing CAS. */
+			uint64_t v = atomic_load_explicit(slot, memory_order_acquire);
+
+			if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
+				continue;
+			const struct cr_entry *e = cr_entry_at(reg, cr_slot_idx(v));
+			uint64_t owner = (uint32_t)e->transport | ((uint64_t)e->pid_start << 32);
+
+			if ((uint32_t)e->transport == 0 || (uint32_t)e->transport > INT32_MAX ||
+			    !cr_dead_cached(&cache, owner))
+				continue;
+			atomic_store_explicit(&t->slot->w_old, cr_slot_idx(v), memory_order_relaxed);
+			/*
+			 * ORD-3 unlink, only if the slot still holds the entry we
+			 * judged (no ABA inside the section): a re-registration
+			 * by a live transport is never removed.
+			 */
+			if (atomic_compare_exchange_strong_explicit(slot, &v, CR_SLOT_TOMB,
+								    memory_order_seq_cst,
+								    memory_order_relaxed)) {
+				/* Retiring inside our own section is fine: it only tags the epoch. */
+				cr_entry_retire(reg, cr_slot_idx(v));
+				/* Relaxed: a counter (see cr_live_release). */
+				atomic_fetch_sub_explicit(&reg->hdr->live, 1, memory_order_relaxed);
+				n++;
+			}
+			/* Relaxed: recovery note, read only after this thread dies. */
+			atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_relaxed);
+		}
+		cr_read_unlock(t->slot);
+	}
+	if (removed)
+		*removed = n;
+	return 0;
+}
