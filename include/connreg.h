@@ -237,6 +237,36 @@ CONNREG_API int connreg_stats(connreg_t *reg, connreg_stats_t *st);
  */
 CONNREG_API int connreg_reap(connreg_t *reg, uint64_t *removed);
 
+/* A reader slot in use (connreg_readers). */
+typedef struct connreg_reader {
+	uint32_t slot;   /* reader slot index */
+	int32_t pid;     /* process that owns it */
+	uint32_t tid;    /* thread that claimed it (informational) */
+	uint32_t alive;  /* 0: the owner has exited; the slot awaits recovery */
+	uint64_t epoch;  /* 0: not inside a lookup; else the epoch it entered at */
+} connreg_reader_t;
+
+/*
+ * Call fn for each claimed reader slot. A non-zero return from fn stops
+ * the walk and is returned. Returns 0, -EINVAL, -ECHILD.
+ */
+CONNREG_API int connreg_readers(connreg_t *reg,
+				int (*fn)(const connreg_reader_t *r, void *arg), void *arg);
+
+/*
+ * Verify the segment's invariants: every live slot points at a sound,
+ * published entry with the right fingerprint, within its home's probe
+ * bound; no id is live twice; no entry is reachable twice; the live count
+ * agrees with the index; no entry is lost (published but unreachable, or
+ * owned by a thread that no longer exists); reader slots are sound.
+ * report (if non-NULL) gets one line per problem. Returns the number of
+ * problems (0: sound), or -EINVAL / -ECHILD / -ENOMEM. Exact when no
+ * writer runs meanwhile; concurrent writers can make counts disagree for
+ * an instant, so a tool should re-check before declaring a problem.
+ */
+CONNREG_API int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg),
+			      void *arg);
+
 /* Text for a value returned by any connreg function ("ENOSPC: ..."). */
 CONNREG_API const char *connreg_strerror(int err);
 
