@@ -65,13 +65,13 @@ extern "C" {
 /* Longest connection id a registry can be configured for (key_max). */
 #define CONNREG_KEY_MAX_LIMIT 4096u
 /* Largest capacity a registry can be configured for. */
-#define CONNREG_CAPACITY_LIMIT (1ull << 30)
+#define CONNREG_CAPACITY_LIMIT 1000000000ull
 /* Longest segment name after the leading '/'. */
 #define CONNREG_NAME_MAX 200u
 /* How long connreg_open waits for a creator to publish its ready marker. */
 #define CONNREG_OPEN_WAIT_MS 2000
 /* How long a writer waits for a grace period before -EAGAIN. */
-#define CONNREG_RECLAIM_WAIT_MS 200
+#define CONNREG_RECLAIM_WAIT_MS 1000
 
 /*
  * Config flag: the low 32 bits of every transport are an OS pid. Each

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "count.h"
 #include "index.h"
 #include "rcu.h"
 
@@ -190,7 +191,8 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 			if (cr_slot_is_live(v)) {
 				live_slots++;
 				cr_check_slot(&c, b, i, v, seen);
-			} else if (v != CR_SLOT_EMPTY && v != CR_SLOT_TOMB) {
+			} else if (v != CR_SLOT_EMPTY && v != CR_SLOT_TOMB &&
+				   !(cr_slot_is_tomb(v) && v - 2 < reg->n_rslots)) {
 				cr_problem(&c, "bucket %u slot %u: invalid value %#llx", b, i,
 					   (unsigned long long)v);
 			}
@@ -198,10 +200,14 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 		cr_read_unlock(t->slot);
 	}
 	cr_check_entries(&c, seen);
-	uint64_t live = atomic_load_explicit(&reg->hdr->live, memory_order_relaxed);
+	uint64_t live = cr_count_snapshot(reg);
 	if (live != live_slots)
 		cr_problem(&c, "live count %llu disagrees with %llu live slots in the index",
 			   (unsigned long long)live, (unsigned long long)live_slots);
+	uint64_t hint = atomic_load_explicit(&reg->hdr->live_hint, memory_order_relaxed);
+	if (hint < live)
+		cr_problem(&c, "admission hint %llu is below the live count %llu",
+			   (unsigned long long)hint, (unsigned long long)live);
 	if (live > reg->capacity)
 		cr_problem(&c, "live count %llu exceeds capacity %llu", (unsigned long long)live,
 			   (unsigned long long)reg->capacity);

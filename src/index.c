@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 
+#include "count.h"
 #include "index.h"
 
 /* Raise the home bucket's probe bound to d (only the stripe holder writes it). */
@@ -34,8 +35,10 @@ int cr_index_insert(struct connreg *reg, uint64_t h, uint32_t idx)
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
 			uint64_t v = atomic_load_explicit(&bk->slot[i], memory_order_relaxed);
 
-			if (cr_slot_is_live(v))
-				continue;
+			if (cr_slot_is_live(v) ||
+			    (v != CR_SLOT_EMPTY &&
+			     !cr_count_tomb_reusable(reg, v, b * CR_BUCKET_SLOTS + i)))
+				continue;	/* live, or a tomb its unregister's ledger still names */
 			if (d > 0)
 				cr_bound_raise(reg, home, d);
 			/*

@@ -52,6 +52,7 @@ static inline uint32_t cr_bound(const struct connreg *reg, uint32_t home)
 struct cr_hit {
 	_Atomic uint64_t *slot;
 	uint64_t val;
+	uint32_t pos;		/* bucket * CR_BUCKET_SLOTS + slot, for the ledger */
 };
 
 /*
@@ -81,6 +82,7 @@ static inline bool cr_index_find(const struct connreg *reg, const void *id, uint
 			if (e->key_len == len && memcmp(e->key, id, len) == 0) {
 				hit->slot = &bk->slot[i];
 				hit->val = v;
+				hit->pos = b * CR_BUCKET_SLOTS + i;
 				return true;
 			}
 		}

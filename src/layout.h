@@ -45,7 +45,9 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to b
 /*                                                                     */
 /* Slot encoding (uint64_t):                                           */
 /*   0                      EMPTY: never used; ends every probe        */
-/*   1                      TOMB: used once, now free for inserts      */
+/*   1                      TOMB: free for inserts                     */
+/*   2 + s                  TOMB left by reader slot s's unregister;   */
+/*                          not reused while s's ledger names it       */
 /*   fp << 32 | entry idx   LIVE, fp != 0 (fp = hash >> 32 | 1)         */
 /* A slot never returns to EMPTY, so an EMPTY slot ends a probe.       */
 /* ------------------------------------------------------------------ */
@@ -88,6 +90,14 @@ static inline uint32_t cr_slot_idx(uint64_t v)
 static inline int cr_slot_is_live(uint64_t v)
 {
 	return cr_slot_fp(v) != 0;
+}
+static inline uint64_t cr_slot_tomb_by(uint32_t rslot)
+{
+	return 2ull + rslot;
+}
+static inline int cr_slot_is_tomb(uint64_t v)
+{
+	return v != CR_SLOT_EMPTY && cr_slot_fp(v) == 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -153,9 +163,43 @@ struct cr_rslot {
 	/* Entry this thread is unlinking; CR_IDX_NONE otherwise (recovery). */
 	_Atomic uint32_t w_old;
 	uint32_t reserved;
-	uint8_t pad[CR_CACHELINE - 32];
+	/*
+	 * This slot's share of the live count, and the operation that may
+	 * change it (see CR_LEDGER_*). Written only by the slot's owner, or
+	 * by its recoverer once the owner is dead; inherited by the next
+	 * thread that claims the slot. The live count is the sum over slots.
+	 */
+	_Atomic uint64_t ledger;
+	uint8_t pad[CR_CACHELINE - 40];
 };
+_Static_assert(offsetof(struct cr_rslot, ledger) % 8 == 0, "ledger is 8-aligned");
 _Static_assert(sizeof(struct cr_rslot) == CR_CACHELINE, "reader slot is one cache line");
+
+/*
+ * Ledger word: low 32 bits: signed net count of ids this slot inserted
+ * minus ids it removed; high 32 bits: pending operation:
+ *   0                      none
+ *   1 + entry idx          inserting that entry (the +1 is already counted)
+ *   CR_PEND_DEL | position removing the id in that index slot position
+ *                          (bucket * 7 + slot; the -1 is already counted)
+ * The delta and the pending note change in one store, so a recoverer
+ * only has to decide whether the pending CAS landed (count.c).
+ */
+#define CR_PEND_NONE		0u
+#define CR_PEND_DEL		0x80000000u
+
+static inline uint64_t cr_ledger_make(int32_t delta, uint32_t pend)
+{
+	return ((uint64_t)pend << 32) | (uint32_t)delta;
+}
+static inline int32_t cr_ledger_delta(uint64_t l)
+{
+	return (int32_t)(uint32_t)l;
+}
+static inline uint32_t cr_ledger_pend(uint64_t l)
+{
+	return (uint32_t)(l >> 32);
+}
 
 struct cr_stripe {
 	pthread_mutex_t mu;	/* PTHREAD_PROCESS_SHARED | PTHREAD_MUTEX_ROBUST */
@@ -206,8 +250,13 @@ struct cr_header {
 	_Atomic uint32_t light_readers;
 	uint8_t pad2[CR_CACHELINE - 12];
 
-	/* Live ids: reserved before an insert publishes, dropped after removal. */
-	alignas(CR_CACHELINE) _Atomic uint64_t live;
+	/*
+	 * Admission hint: an upper bound on live ids. Inserts reserve one
+	 * unit here (fast path) under their stripe lock; removals do not give
+	 * it back. When it reaches capacity an insert takes every stripe
+	 * lock, sums the reader-slot ledgers (the exact count) and resets it.
+	 */
+	alignas(CR_CACHELINE) _Atomic uint64_t live_hint;
 	uint8_t pad3[CR_CACHELINE - 8];
 
 	/* Reader slots [0, rslot_hwm) have been claimed at least once. */
@@ -233,7 +282,7 @@ static inline uint32_t cr_layout_signature(void)
 		sizeof(struct cr_header), sizeof(struct cr_bucket), sizeof(struct cr_rslot),
 		sizeof(struct cr_stripe), sizeof(pthread_mutex_t), sizeof(struct cr_entry),
 		offsetof(struct cr_header, epoch), offsetof(struct cr_header, safe_epoch),
-		offsetof(struct cr_header, live), offsetof(struct cr_header, rslot_hwm),
+		offsetof(struct cr_header, live_hint), offsetof(struct cr_header, rslot_hwm),
 		CR_BUCKET_SLOTS, CR_CACHELINE, CR_SECRET_SIZE,
 	};
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)

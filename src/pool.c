@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <time.h>
 
+#include "count.h"
 #include "index.h"
 #include "pool.h"
 #include "rcu.h"
@@ -171,6 +172,9 @@ void cr_pool_recover_slot(struct connreg *reg, uint32_t slot_idx)
 {
 	struct cr_rslot *s = &reg->rslots[slot_idx];
 	uint32_t old = atomic_load_explicit(&s->w_old, memory_order_acquire);
+
+	/* The ledger first: it asks whether our entries are still OWNED by the dead slot. */
+	cr_count_recover_slot(reg, slot_idx);
 
 	for (uint32_t i = 0; i < reg->n_entries; i++) {
 		/* Acquire: the dead owner's writes to the entry are visible before we hash its key. */

@@ -9,11 +9,14 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <time.h>
 #include <string.h>
 
 #include "index.h"
 #include "pool.h"
+#include "count.h"
 #include "rcu.h"
+#include "registry.h"
 #include "wait.h"
 
 static inline int cr_check_id(const struct connreg *reg, const void *id, size_t len)
@@ -112,8 +115,8 @@ static int cr_stripe_lock(struct cr_stripe *s)
 	if (rc == EOWNERDEAD) {
 		/*
 		 * The holder died mid-insert. The index is consistent after
-		 * any single CAS; what it owned is settled when its reader slot
-		 * is recovered (cr_pool_recover_slot).
+		 * any single CAS; its ledger and entries are settled when its
+		 * reader slot is recovered (count.c, pool.c).
 		 */
 		pthread_mutex_consistent(&s->mu);
 		rc = 0;
@@ -121,36 +124,70 @@ static int cr_stripe_lock(struct cr_stripe *s)
 	return -rc;
 }
 
-/* Reserve room for one more live id. Lock-free. */
-static int cr_live_reserve(struct connreg *reg)
+/* Every stripe, in order (the exact-count path); bounded by CONNREG_RECLAIM_WAIT_MS. */
+static int cr_stripes_lock_all(struct connreg *reg)
 {
-	_Atomic uint64_t *live = &reg->hdr->live;
-	uint64_t n = atomic_load_explicit(live, memory_order_relaxed);
+	struct timespec deadline;
 
-	do {
-		if (n >= reg->capacity)
-			return -ENOSPC;
-		/* Relaxed: a counter; the index CAS orders what matters. */
-	} while (!atomic_compare_exchange_weak_explicit(live, &n, n + 1, memory_order_relaxed,
-							memory_order_relaxed));
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += CONNREG_RECLAIM_WAIT_MS / 1000;
+	deadline.tv_nsec += (long)(CONNREG_RECLAIM_WAIT_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	for (uint32_t i = 0; i < reg->n_stripes; i++) {
+		int rc = pthread_mutex_timedlock(&reg->stripes[i].mu, &deadline);
+
+		if (rc == EOWNERDEAD) {
+			pthread_mutex_consistent(&reg->stripes[i].mu);
+			rc = 0;
+		}
+		if (rc) {
+			while (i-- > 0)
+				pthread_mutex_unlock(&reg->stripes[i].mu);
+			return rc == ETIMEDOUT ? -EAGAIN : -rc;
+		}
+	}
 	return 0;
 }
 
-static void cr_live_release(struct connreg *reg)
+static void cr_stripes_unlock_all(struct connreg *reg)
 {
-	/* Relaxed: a counter, read by cr_live_reserve's CAS loop. */
-	atomic_fetch_sub_explicit(&reg->hdr->live, 1, memory_order_relaxed);
+	for (uint32_t i = reg->n_stripes; i-- > 0;)
+		pthread_mutex_unlock(&reg->stripes[i].mu);
 }
 
 /* Retire what a replace or remove unlinked, and clear the recovery note. */
-static void cr_retire_unlinked(struct connreg *reg, struct cr_thread *t, uint32_t old)
+void cr_retire_unlinked(struct connreg *reg, struct cr_thread *t, uint32_t old)
 {
 	cr_entry_retire(reg, old);
-	/* Relaxed: recovery reads it only after this thread died. */
-	atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_relaxed);
+	/* ORD-8: release: the retire is visible to whoever no longer sees us unlinking. */
+	atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
 }
 
-/* Insert (or, when id appeared meanwhile, replace) under the stripe lock. */
+/*
+ * Publish a new id; the caller holds its stripe lock (or all of them) and
+ * is inside a section, and has admitted one unit of live_hint.
+ */
+static int cr_publish_new(struct connreg *reg, struct cr_thread *t, uint64_t h, uint32_t idx)
+{
+	int rc;
+
+	cr_count_begin_insert(t, idx);
+	rc = cr_index_insert(reg, h, idx);
+	if (rc)
+		cr_count_abort(t);
+	else
+		cr_count_commit(t);
+	return rc;
+}
+
+/*
+ * Insert (or, when id appeared meanwhile, replace) under the stripe lock.
+ * Returns 1 when it replaced, 0 when it inserted, -ENOSPC when live_hint
+ * is at capacity (the caller then counts exactly), or an error.
+ */
 static int cr_insert_locked(struct connreg *reg, struct cr_thread *t, const void *id,
 			    size_t len, uint64_t h, uint32_t idx, uint32_t *old)
 {
@@ -163,16 +200,67 @@ static int cr_insert_locked(struct connreg *reg, struct cr_thread *t, const void
 	if (cr_replace_live(reg, t, id, len, h, idx, old)) {
 		rc = 1;
 	} else {
-		rc = cr_live_reserve(reg);
+		rc = cr_count_admit(reg);
 		if (!rc) {
-			rc = cr_index_insert(reg, h, idx);
+			rc = cr_publish_new(reg, t, h, idx);
 			if (rc)
-				cr_live_release(reg);
+				cr_count_unadmit(reg);
 		}
 	}
 	cr_read_unlock(t->slot);
 	pthread_mutex_unlock(&stripe->mu);
 	return rc;
+}
+
+/*
+ * The admission hint is at capacity: it may overcount (removals do not
+ * lower it; a dead inserter may have left a unit). Hold every stripe lock
+ * so no insert is in flight, count exactly, and insert if there is room.
+ */
+static int cr_insert_counted(struct connreg *reg, struct cr_thread *t, const void *id,
+			     size_t len, uint64_t h, uint32_t idx, uint32_t *old)
+{
+	int rc = cr_stripes_lock_all(reg);
+
+	if (rc)
+		return rc;
+	cr_read_lock(reg, t->slot);
+	if (cr_replace_live(reg, t, id, len, h, idx, old)) {
+		rc = 1;
+	} else if (cr_count_exact_locked(reg, 1) >= reg->capacity) {
+		cr_count_unadmit(reg);	/* undo the unit the exact count reserved */
+		rc = -ENOSPC;
+	} else {
+		rc = cr_publish_new(reg, t, h, idx);
+		if (rc)
+			cr_count_unadmit(reg);
+	}
+	cr_read_unlock(t->slot);
+	cr_stripes_unlock_all(reg);
+	return rc;
+}
+
+/*
+ * Remove the id in hit's slot: ledger first (count.h), recovery note, then
+ * one CAS to a tomb only this thread writes. 1 when it landed; 0 when the
+ * slot changed meanwhile (ledger restored; the caller re-probes). Call
+ * inside a section.
+ */
+int cr_remove_at(struct connreg *reg, struct cr_thread *t, struct cr_hit *hit)
+{
+	(void)reg;
+	cr_count_begin_remove(t, hit->pos);
+	/* Relaxed: published by the seq_cst CAS below to anyone who sees its result. */
+	atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit->val), memory_order_relaxed);
+	/* ORD-3 unlink: seq_cst, before the epoch read in cr_entry_retire. */
+	if (atomic_compare_exchange_strong_explicit(hit->slot, &hit->val,
+						    cr_slot_tomb_by(t->slot_idx),
+						    memory_order_seq_cst, memory_order_relaxed)) {
+		cr_count_commit(t);
+		return 1;
+	}
+	cr_count_abort(t);
+	return 0;
 }
 
 /* Shared by register and update_transport. */
@@ -201,6 +289,8 @@ static int cr_write(connreg_t *reg, const void *id, size_t id_len, uint64_t tran
 	if (!replaced && insert) {
 		/* Taken outside a section: a stalled lock holder must not stall grace periods. */
 		rc = cr_insert_locked(reg, t, id, id_len, h, idx, &old);
+		if (rc == -ENOSPC)
+			rc = cr_insert_counted(reg, t, id, id_len, h, idx, &old);
 		if (rc < 0) {
 			cr_entry_free_unpublished(reg, t, idx);
 			return rc;
@@ -313,22 +403,16 @@ int connreg_unregister(connreg_t *reg, const void *id, size_t id_len)
 	h = cr_hash(reg, id, id_len);
 	cr_read_lock(reg, t->slot);
 	while (cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
-		/* Recovery note first: if we die after the CAS, a recoverer retires the entry. */
-		atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit.val), memory_order_relaxed);
-		/* ORD-3 unlink: seq_cst, before the epoch read in cr_entry_retire. */
-		if (atomic_compare_exchange_strong_explicit(hit.slot, &hit.val, CR_SLOT_TOMB,
-							    memory_order_seq_cst,
-							    memory_order_relaxed)) {
+		if (cr_remove_at(reg, t, &hit)) {
 			old = cr_slot_idx(hit.val);
 			break;
 		}
 	}
 	cr_read_unlock(t->slot);
-	if (old != CR_IDX_NONE) {
+	if (old != CR_IDX_NONE)
 		cr_retire_unlinked(reg, t, old);
-		cr_live_release(reg);
-	} else {
-		atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_relaxed);
-	}
+	else
+		/* ORD-8 (nothing was unlinked; release for symmetry). */
+		atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
 	return 0;
 }

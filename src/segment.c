@@ -246,7 +246,7 @@ static int cr_dynamic_check(struct cr_header *h)
 {
 	uint64_t epoch = atomic_load_explicit(&h->epoch, memory_order_relaxed);
 	uint64_t safe = atomic_load_explicit(&h->safe_epoch, memory_order_relaxed);
-	uint64_t live = atomic_load_explicit(&h->live, memory_order_relaxed);
+	uint64_t live = atomic_load_explicit(&h->live_hint, memory_order_relaxed);
 	uint32_t hwm = atomic_load_explicit(&h->rslot_hwm, memory_order_relaxed);
 
 	if (epoch == 0 || safe == 0 || safe > epoch || live > h->params.capacity ||

@@ -10,7 +10,9 @@
 
 #include "index.h"
 #include "pool.h"
+#include "count.h"
 #include "rcu.h"
+#include "registry.h"
 
 int connreg_foreach(connreg_t *reg,
 		    int (*fn)(const void *id, size_t id_len, uint64_t transport, void *arg),
@@ -84,7 +86,9 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *st)
 
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++)
 			st->tombstones += atomic_load_explicit(&reg->index[b].slot[i],
-							       memory_order_relaxed) == CR_SLOT_TOMB;
+							       memory_order_relaxed) != CR_SLOT_EMPTY &&
+				cr_slot_is_tomb(atomic_load_explicit(&reg->index[b].slot[i],
+								     memory_order_relaxed));
 		if (bound > max_bound)
 			max_bound = bound;
 	}
@@ -94,7 +98,7 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *st)
 	for (uint32_t i = 0; i < hwm; i++)
 		st->readers += atomic_load_explicit(&reg->rslots[i].owner, memory_order_relaxed) != 0;
 	st->capacity = reg->capacity;
-	st->live = atomic_load_explicit(&h->live, memory_order_relaxed);
+	st->live = cr_count_snapshot(reg);
 	st->epoch = atomic_load_explicit(&h->epoch, memory_order_relaxed);
 	st->safe_epoch = atomic_load_explicit(&h->safe_epoch, memory_order_relaxed);
 	st->max_probe = max_bound >= reg->n_buckets ? reg->n_buckets : max_bound + 1;
@@ -155,23 +159,21 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 			if ((uint32_t)e->transport == 0 || (uint32_t)e->transport > INT32_MAX ||
 			    !cr_dead_cached(&cache, owner))
 				continue;
-			atomic_store_explicit(&t->slot->w_old, cr_slot_idx(v), memory_order_relaxed);
+			struct cr_hit hit = { slot, v, b * CR_BUCKET_SLOTS + i };
+
 			/*
-			 * ORD-3 unlink, only if the slot still holds the entry we
-			 * judged (no ABA inside the section): a re-registration
-			 * by a live transport is never removed.
+			 * Remove only if the slot still holds the entry we judged
+			 * (no ABA inside the section): a re-registration by a
+			 * live transport is never removed.
 			 */
-			if (atomic_compare_exchange_strong_explicit(slot, &v, CR_SLOT_TOMB,
-								    memory_order_seq_cst,
-								    memory_order_relaxed)) {
+			if (cr_remove_at(reg, t, &hit)) {
 				/* Retiring inside our own section is fine: it only tags the epoch. */
-				cr_entry_retire(reg, cr_slot_idx(v));
-				/* Relaxed: a counter (see cr_live_release). */
-				atomic_fetch_sub_explicit(&reg->hdr->live, 1, memory_order_relaxed);
+				cr_retire_unlinked(reg, t, cr_slot_idx(v));
 				n++;
+			} else {
+				/* ORD-8: nothing unlinked; clear the note. */
+				atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
 			}
-			/* Relaxed: recovery note, read only after this thread dies. */
-			atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_relaxed);
 		}
 		cr_read_unlock(t->slot);
 	}

@@ -1,0 +1,175 @@
+/*
+ * count.c: the live-id count (see count.h and docs/design.md, "Capacity").
+ */
+#include <errno.h>
+
+#include "count.h"
+#include "index.h"
+
+static void cr_ledger_store(struct cr_rslot *s, int32_t delta, uint32_t pend)
+{
+	/*
+	 * ORD-7: release: this store comes before the index CAS it announces
+	 * (the CAS is seq_cst and follows in program order), and whoever reads
+	 * the ledger with acquire also sees what came before it. Pairs with
+	 * the acquire loads in cr_ledger_resolve's callers.
+	 */
+	atomic_store_explicit(&s->ledger, cr_ledger_make(delta, pend), memory_order_release);
+}
+
+static int32_t cr_own_delta(struct cr_thread *t)
+{
+	/* Relaxed: we are the only writer of our own ledger. */
+	return cr_ledger_delta(atomic_load_explicit(&t->slot->ledger, memory_order_relaxed));
+}
+
+void cr_count_begin_insert(struct cr_thread *t, uint32_t entry)
+{
+	cr_ledger_store(t->slot, cr_own_delta(t) + 1, 1u + entry);
+}
+
+void cr_count_begin_remove(struct cr_thread *t, uint32_t pos)
+{
+	cr_ledger_store(t->slot, cr_own_delta(t) - 1, CR_PEND_DEL | pos);
+}
+
+void cr_count_commit(struct cr_thread *t)
+{
+	cr_ledger_store(t->slot, cr_own_delta(t), CR_PEND_NONE);
+}
+
+void cr_count_abort(struct cr_thread *t)
+{
+	uint64_t l = atomic_load_explicit(&t->slot->ledger, memory_order_relaxed);
+	uint32_t pend = cr_ledger_pend(l);
+
+	if (pend == CR_PEND_NONE)
+		return;
+	cr_ledger_store(t->slot, cr_ledger_delta(l) + ((pend & CR_PEND_DEL) ? 1 : -1),
+			CR_PEND_NONE);
+}
+
+int cr_count_admit(struct connreg *reg)
+{
+	_Atomic uint64_t *hint = &reg->hdr->live_hint;
+	/* Relaxed: an admission counter; the index CAS orders what matters. */
+	uint64_t n = atomic_load_explicit(hint, memory_order_relaxed);
+
+	do {
+		if (n >= reg->capacity)
+			return -ENOSPC;
+	} while (!atomic_compare_exchange_weak_explicit(hint, &n, n + 1, memory_order_relaxed,
+							memory_order_relaxed));
+	return 0;
+}
+
+void cr_count_unadmit(struct connreg *reg)
+{
+	/* Relaxed: as in cr_count_admit. */
+	atomic_fetch_sub_explicit(&reg->hdr->live_hint, 1, memory_order_relaxed);
+}
+
+/* Is some slot other than `except` about to retire entry e (its w_old)? */
+static bool cr_someone_unlinking(struct connreg *reg, uint32_t e, uint32_t hwm)
+{
+	for (uint32_t i = 0; i < hwm; i++)
+		/* Acquire: pairs with the release clear in cr_retire_unlinked (ORD-8). */
+		if (atomic_load_explicit(&reg->rslots[i].w_old, memory_order_acquire) == e)
+			return true;
+	return false;
+}
+
+/*
+ * Did the dead (or lock-excluded) inserter in slot s publish entry e?
+ * Published entries are reachable, or were unlinked by someone who noted
+ * them in w_old before the CAS and retires them before clearing it. The
+ * checks run in that order so that each one's "no" is reliable for the next.
+ */
+static bool cr_insert_landed(struct connreg *reg, uint32_t s, uint32_t e, uint32_t hwm)
+{
+	if (e >= reg->n_entries)
+		return false;
+	if (cr_index_reaches(reg, e) || cr_someone_unlinking(reg, e, hwm))
+		return true;
+	/* Acquire: pairs with the release of a retire (state no longer ours). */
+	uint64_t st = atomic_load_explicit(&reg->states[e], memory_order_acquire);
+	return !(cr_st_kind(st) == CR_ST_OWNED && cr_st_payload(st) == s);
+}
+
+/* Net delta of slot s with its pending operation settled. */
+static int32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, uint32_t hwm)
+{
+	int32_t d = cr_ledger_delta(l);
+	uint32_t pend = cr_ledger_pend(l);
+
+	if (pend == CR_PEND_NONE)
+		return d;
+	if (pend & CR_PEND_DEL) {
+		uint32_t pos = pend & ~CR_PEND_DEL;
+		uint64_t v = pos / CR_BUCKET_SLOTS < reg->n_buckets ?
+			/* Acquire: pairs with the tomb CAS (seq_cst). */
+			atomic_load_explicit(&reg->index[pos / CR_BUCKET_SLOTS].slot[pos % CR_BUCKET_SLOTS],
+					     memory_order_acquire) : 0;
+
+		/* Only slot s writes tomb_by(s), and inserts never reuse it while pending. */
+		return v == cr_slot_tomb_by(s) ? d : d + 1;
+	}
+	return cr_insert_landed(reg, s, pend - 1u, hwm) ? d : d - 1;
+}
+
+static uint32_t cr_hwm(struct connreg *reg)
+{
+	/* Acquire: pairs with the release CAS-max in cr_slot_claim. */
+	uint32_t hwm = atomic_load_explicit(&reg->hdr->rslot_hwm, memory_order_acquire);
+
+	return hwm > reg->n_rslots ? reg->n_rslots : hwm;
+}
+
+static uint64_t cr_ledger_sum(struct connreg *reg)
+{
+	uint32_t hwm = cr_hwm(reg);
+	int64_t sum = 0;
+
+	for (uint32_t s = 0; s < hwm; s++) {
+		/* ORD-7: acquire pairs with cr_ledger_store. */
+		uint64_t l = atomic_load_explicit(&reg->rslots[s].ledger, memory_order_acquire);
+
+		sum += cr_ledger_resolve(reg, s, l, hwm);
+	}
+	return sum < 0 ? 0 : (uint64_t)sum;
+}
+
+uint64_t cr_count_exact_locked(struct connreg *reg, uint32_t extra)
+{
+	uint64_t n = cr_ledger_sum(reg);
+
+	/* Relaxed: every inserter is excluded by the stripe locks we hold. */
+	atomic_store_explicit(&reg->hdr->live_hint, n + extra, memory_order_relaxed);
+	return n;
+}
+
+uint64_t cr_count_snapshot(struct connreg *reg)
+{
+	return cr_ledger_sum(reg);
+}
+
+void cr_count_recover_slot(struct connreg *reg, uint32_t slot_idx)
+{
+	struct cr_rslot *s = &reg->rslots[slot_idx];
+	/* ORD-7: acquire; the dead owner's last store is its final word. */
+	uint64_t l = atomic_load_explicit(&s->ledger, memory_order_acquire);
+
+	if (cr_ledger_pend(l) == CR_PEND_NONE)
+		return;
+	cr_ledger_store(s, cr_ledger_resolve(reg, slot_idx, l, cr_hwm(reg)), CR_PEND_NONE);
+}
+
+bool cr_count_tomb_reusable(struct connreg *reg, uint64_t v, uint32_t pos)
+{
+	if (v < 2 || v - 2 >= reg->n_rslots)
+		return true;
+	/* ORD-7: acquire pairs with cr_ledger_store of the tomb's maker. */
+	uint64_t l = atomic_load_explicit(&reg->rslots[v - 2].ledger, memory_order_acquire);
+
+	return cr_ledger_pend(l) != (CR_PEND_DEL | pos);
+}

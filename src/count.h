@@ -1,0 +1,48 @@
+/*
+ * count.h: the live-id count, kept so that no process death can leak or
+ * invent a unit of capacity.
+ *
+ * Each reader slot carries a ledger (layout.h): its net count of inserts
+ * minus removals, and the one operation in flight. A thread changes its
+ * ledger with a single store before the index CAS that makes the change
+ * real, so after any death a recoverer only has to decide whether that
+ * CAS landed, which the index and the entry states tell it unambiguously.
+ * The exact count is the sum of the ledgers; header->live_hint is a cheap
+ * upper bound used to admit inserts without summing.
+ */
+#ifndef CONNREG_COUNT_H
+#define CONNREG_COUNT_H
+
+#include "handle.h"
+
+/* Ledger transitions of the calling thread (single writer of its slot). */
+void cr_count_begin_insert(struct cr_thread *t, uint32_t entry);
+void cr_count_begin_remove(struct cr_thread *t, uint32_t pos);
+void cr_count_commit(struct cr_thread *t);
+void cr_count_abort(struct cr_thread *t);
+
+/*
+ * Reserve one unit of live_hint for an insert (caller holds its stripe
+ * lock). 0, or -ENOSPC when the hint is at capacity: then the caller must
+ * take every stripe lock and use cr_count_exact_locked.
+ */
+int cr_count_admit(struct connreg *reg);
+void cr_count_unadmit(struct connreg *reg);
+
+/*
+ * Exact live count. The caller holds every stripe lock, so no insert is in
+ * flight but those of dead threads; removals in flight count as not yet
+ * done (they are concurrent with the caller). Also resets live_hint.
+ */
+uint64_t cr_count_exact_locked(struct connreg *reg, uint32_t extra);
+
+/* Sum of the ledgers without locks: a snapshot for stats and check. */
+uint64_t cr_count_snapshot(struct connreg *reg);
+
+/* A dead thread's slot: settle its pending operation into its delta. */
+void cr_count_recover_slot(struct connreg *reg, uint32_t slot_idx);
+
+/* May an insert reuse tomb v at position pos (not pinned by a pending removal)? */
+bool cr_count_tomb_reusable(struct connreg *reg, uint64_t v, uint32_t pos);
+
+#endif /* CONNREG_COUNT_H */

@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# connreg set-up for a fresh Debian 12 machine (run as root, from a clone).
+#
+#   tools/setup.sh demo   install what is missing, build, run the demo
+#   tools/setup.sh test   install what is missing, build, run every test:
+#                         the Release suite, the suite again under
+#                         AddressSanitizer + UBSan, and an install check
+#                         (pkg-config and find_package consumers)
+#
+# Exits non-zero on any failure. Environment knobs (all optional):
+#   JOBS=<n>           parallel build jobs (default: nproc)
+#   CONNREG_SKIP_APT=1 never call apt-get (just report missing packages)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+MODE="${1:-}"
+case "$MODE" in
+demo | test) ;;
+*)
+	echo "usage: $0 demo|test" >&2
+	exit 2
+	;;
+esac
+
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+PACKAGES=(build-essential cmake pkg-config liburcu-dev libck-dev libcriterion-dev libxxhash-dev)
+BUILD_DIR="$ROOT/build"
+ASAN_DIR="$ROOT/build-asan"
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# ---------------------------------------------------------------------------
+# Step bookkeeping: every step is recorded; the summary is printed on exit.
+# ---------------------------------------------------------------------------
+STEP_NAMES=()
+STEP_RESULTS=()
+FAILED=0
+SCRIPT_START=$SECONDS
+
+summary() {
+	local rc=$? i
+	[ "$rc" -ne 0 ] && FAILED=1
+	echo
+	echo "==================== connreg setup.sh $MODE: summary ===================="
+	for i in "${!STEP_NAMES[@]}"; do
+		printf '  %-6s %s\n' "${STEP_RESULTS[$i]}" "${STEP_NAMES[$i]}"
+	done
+	printf '  total time: %ds\n' $((SECONDS - SCRIPT_START))
+	if [ "$FAILED" -ne 0 ]; then
+		echo "  RESULT: FAILED"
+		echo "========================================================================="
+		[ "$rc" -ne 0 ] || rc=1
+	else
+		echo "  RESULT: OK"
+		echo "========================================================================="
+	fi
+	exit "$rc"
+}
+trap summary EXIT
+
+# run_step <name> <command...>: runs the command with errexit in a subshell,
+# records PASS/FAIL with its duration; returns the command's status.
+run_step() {
+	local name="$1" rc t0=$SECONDS
+	shift
+	log "$name"
+	set +e
+	(
+		set -euo pipefail
+		"$@"
+	)
+	rc=$?
+	set -e
+	STEP_NAMES+=("$name")
+	if [ "$rc" -eq 0 ]; then
+		STEP_RESULTS+=("PASS")
+		echo "--- $name: PASS ($((SECONDS - t0))s)"
+	else
+		STEP_RESULTS+=("FAIL")
+		FAILED=1
+		echo "--- $name: FAIL (exit $rc, $((SECONDS - t0))s)" >&2
+	fi
+	return "$rc"
+}
+
+skip_step() {
+	STEP_NAMES+=("$1")
+	STEP_RESULTS+=("SKIP")
+}
+
+# ---------------------------------------------------------------------------
+# Debian packages
+# ---------------------------------------------------------------------------
+install_packages() {
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		echo "dpkg-query not found: this script supports Debian 12 (bookworm) only." >&2
+		echo "Install by hand: ${PACKAGES[*]}" >&2
+		return 1
+	fi
+	local missing=() p st
+	for p in "${PACKAGES[@]}"; do
+		st="$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)"
+		[ "$st" = "installed" ] || missing+=("$p")
+	done
+	if [ "${#missing[@]}" -eq 0 ]; then
+		echo "all packages present: ${PACKAGES[*]}"
+		return 0
+	fi
+	echo "missing packages: ${missing[*]}"
+	if [ "${CONNREG_SKIP_APT:-0}" = "1" ]; then
+		echo "CONNREG_SKIP_APT=1: not installing them" >&2
+		return 1
+	fi
+	local sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		if command -v sudo >/dev/null 2>&1; then
+			sudo=(sudo)
+		else
+			echo "not root and sudo is not available: run as root, or install: ${missing[*]}" >&2
+			return 1
+		fi
+	fi
+	"${sudo[@]}" apt-get update
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+}
+
+# ---------------------------------------------------------------------------
+# Builds
+# ---------------------------------------------------------------------------
+configure_release() {
+	cmake -S "$ROOT" -B "$BUILD_DIR" \
+		-DCMAKE_BUILD_TYPE=Release \
+		"-DCMAKE_C_FLAGS_RELEASE=-O2 -g -DNDEBUG" \
+		-DCONNREG_WERROR=ON \
+		-DCONNREG_SANITIZE= \
+		-DCONNREG_BUILD_TESTS=ON \
+		-DCONNREG_BUILD_TOOLS=ON
+	cmake --build "$BUILD_DIR" -j"$JOBS"
+}
+
+configure_asan() {
+	cmake -S "$ROOT" -B "$ASAN_DIR" \
+		-DCMAKE_BUILD_TYPE=Debug \
+		-DCONNREG_WERROR=ON \
+		-DCONNREG_SANITIZE=address,undefined \
+		-DCONNREG_BUILD_TESTS=ON \
+		-DCONNREG_BUILD_TOOLS=ON
+	cmake --build "$ASAN_DIR" -j"$JOBS"
+}
+
+run_ctest() {
+	ctest --test-dir "$1" --output-on-failure --no-tests=error
+}
+
+run_demo() {
+	if [ ! -x "$BUILD_DIR/connreg-demo" ]; then
+		echo "$BUILD_DIR/connreg-demo was not built (is tools/demo.c there?)" >&2
+		return 1
+	fi
+	"$BUILD_DIR/connreg-demo"
+}
+
+# ---------------------------------------------------------------------------
+# Install check: install into a temporary prefix, then build and run
+# consumers through pkg-config and through find_package(connreg).
+# ---------------------------------------------------------------------------
+install_check() {
+	local tmp prefix work pcdir libdir so hdr_funcs missing extra
+	tmp="$(mktemp -d "${TMPDIR:-/tmp}/connreg-install.XXXXXX")"
+	# shellcheck disable=SC2064
+	trap "rm -rf '$tmp'" EXIT
+	prefix="$tmp/prefix"
+	work="$tmp/consumer"
+	mkdir -p "$work"
+
+	cmake --install "$BUILD_DIR" --prefix "$prefix"
+
+	pcdir="$(dirname "$(find "$prefix" -name connreg.pc -print -quit)")"
+	[ -f "$pcdir/connreg.pc" ] || {
+		echo "connreg.pc was not installed" >&2
+		return 1
+	}
+	libdir="$(dirname "$pcdir")"
+	echo "installed: $(cd "$prefix" && find . -type f -o -type l | sort | tr '\n' ' ')"
+	test -f "$prefix/include/connreg.h"
+	test -f "$libdir/libconnreg.a"
+	so="$libdir/libconnreg.so"
+	test -e "$so"
+	test -f "$libdir/cmake/connreg/connregConfig.cmake"
+
+	# Exported dynamic symbols: every CONNREG_API function of the header,
+	# and nothing else that is not a connreg_ name.
+	hdr_funcs="$(grep -oE '^CONNREG_API[^(]*\bconnreg_[a-z_]+\(' "$ROOT/include/connreg.h" |
+		grep -oE 'connreg_[a-z_]+' | sort -u)"
+	local dyn
+	dyn="$(nm -D --defined-only "$so" | awk '$2 ~ /^[TtWwDdBbRrVvi]$/ {print $3}' | sort -u)"
+	missing="$(comm -23 <(echo "$hdr_funcs") <(echo "$dyn"))"
+	extra="$(echo "$dyn" | grep -v '^connreg_' || true)"
+	if [ -n "$missing" ]; then
+		echo "libconnreg.so does not export: $missing" >&2
+		return 1
+	fi
+	if [ -n "$extra" ]; then
+		echo "libconnreg.so exports symbols outside the API: $extra" >&2
+		return 1
+	fi
+	echo "exported symbols OK: $(echo "$hdr_funcs" | tr '\n' ' ')"
+
+	cat >"$work/consumer.c" <<'EOF'
+#include <connreg.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(void)
+{
+	char name[64];
+	connreg_t *reg = NULL;
+	connreg_config_t cfg;
+	uint64_t t = 0;
+	int rc;
+
+	printf("connreg %d.%d: connreg_strerror(-2) = \"%s\"\n", CONNREG_VERSION_MAJOR,
+	       CONNREG_VERSION_MINOR, connreg_strerror(-2));
+	if (connreg_strerror(-ENOENT) == NULL || strstr(connreg_strerror(-ENOENT), "ENOENT") == NULL)
+		return 1;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.capacity = 16;
+	snprintf(name, sizeof(name), "/connreg-install-check-%ld", (long)getpid());
+	rc = connreg_create(name, &cfg, &reg);
+	if (rc != 0) {
+		fprintf(stderr, "connreg_create: %s\n", connreg_strerror(rc));
+		return 1;
+	}
+	rc = connreg_register(reg, "conn-1", 6, 42);
+	if (rc == 0)
+		rc = connreg_get_transport(reg, "conn-1", 6, &t);
+	connreg_close(reg);
+	connreg_unlink(name);
+	if (rc != 0 || t != 42) {
+		fprintf(stderr, "register/get_transport: %s, transport %llu\n", connreg_strerror(rc),
+			(unsigned long long)t);
+		return 1;
+	}
+	printf("round trip OK\n");
+	return 0;
+}
+EOF
+
+	echo "-- pkg-config consumer (shared)"
+	local pc_cflags pc_libs
+	pc_cflags="$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags connreg)"
+	pc_libs="$(PKG_CONFIG_PATH="$pcdir" pkg-config --libs connreg)"
+	echo "pkg-config connreg: version $(PKG_CONFIG_PATH="$pcdir" pkg-config --modversion connreg)," \
+		"cflags '$pc_cflags', libs '$pc_libs'"
+	# shellcheck disable=SC2086
+	cc -std=c11 -Wall -Wextra -Werror $pc_cflags "$work/consumer.c" -o "$work/consumer-pc" $pc_libs
+	LD_LIBRARY_PATH="$libdir" "$work/consumer-pc"
+	if LD_LIBRARY_PATH="$libdir" ldd "$work/consumer-pc" | grep -q "libconnreg.so.0 => $libdir"; then :; else
+		echo "consumer-pc is not using the installed libconnreg.so.0:" >&2
+		LD_LIBRARY_PATH="$libdir" ldd "$work/consumer-pc" >&2
+		return 1
+	fi
+
+	echo "-- pkg-config consumer (static)"
+	pc_libs="$(PKG_CONFIG_PATH="$pcdir" pkg-config --static --libs connreg)"
+	pc_libs="${pc_libs//-lconnreg/}"
+	# shellcheck disable=SC2086
+	cc -std=c11 -Wall -Wextra -Werror $pc_cflags "$work/consumer.c" -o "$work/consumer-pc-static" \
+		"$libdir/libconnreg.a" $pc_libs
+	"$work/consumer-pc-static"
+
+	echo "-- find_package(connreg) consumer"
+	mkdir -p "$work/cmake"
+	cp "$work/consumer.c" "$work/cmake/consumer.c"
+	cat >"$work/cmake/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.25)
+project(connreg_consumer C)
+find_package(connreg 0.1 REQUIRED)
+add_executable(consumer consumer.c)
+target_link_libraries(consumer PRIVATE connreg::connreg)
+add_executable(consumer_static consumer.c)
+target_link_libraries(consumer_static PRIVATE connreg::connreg_static)
+EOF
+	cmake -S "$work/cmake" -B "$work/cmake/build" -DCMAKE_PREFIX_PATH="$prefix" \
+		-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="-Wall -Wextra -Werror"
+	cmake --build "$work/cmake/build" -j"$JOBS"
+	"$work/cmake/build/consumer"
+	"$work/cmake/build/consumer_static"
+	if ldd "$work/cmake/build/consumer" | grep -q "libconnreg.so.0 => $libdir"; then :; else
+		echo "CMake consumer is not using the installed libconnreg.so.0:" >&2
+		ldd "$work/cmake/build/consumer" >&2
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+echo "connreg setup.sh $MODE in $ROOT (jobs: $JOBS)"
+
+run_step "packages: ${PACKAGES[*]}" install_packages
+run_step "build: Release (-O2 -g, -Werror) in build/" configure_release
+
+if [ "$MODE" = demo ]; then
+	run_step "demo: build/connreg-demo" run_demo
+	exit 0
+fi
+
+# test: keep going after a failing suite so that the summary shows every
+# result; exit status is non-zero if anything failed.
+run_step "tests: Release suite (ctest build/)" run_ctest "$BUILD_DIR" || true
+if run_step "build: Debug + address,undefined sanitizers in build-asan/" configure_asan; then
+	run_step "tests: ASan+UBSan suite (ctest build-asan/)" run_ctest "$ASAN_DIR" || true
+else
+	skip_step "tests: ASan+UBSan suite (ctest build-asan/)"
+fi
+run_step "install check: cmake --install, pkg-config and find_package consumers" install_check || true
+
+[ "$FAILED" -eq 0 ]
