@@ -181,6 +181,8 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 	seen = calloc(reg->n_entries, 1);
 	if (!seen)
 		return -ENOMEM;
+	/* What any writer would do on its own: settle the slots of dead processes first. */
+	cr_slots_reap_dead(reg);
 	cr_check_header(&c);
 	for (uint32_t b = 0; b < reg->n_buckets; b++) {
 		cr_read_lock(reg, t->slot);

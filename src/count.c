@@ -5,6 +5,8 @@
 
 #include "count.h"
 #include "index.h"
+#include "rcu.h"
+#include "fault.h"
 
 static void cr_ledger_store(struct cr_rslot *s, int32_t delta, uint32_t pend)
 {
@@ -14,7 +16,9 @@ static void cr_ledger_store(struct cr_rslot *s, int32_t delta, uint32_t pend)
 	 * the ledger with acquire also sees what came before it. Pairs with
 	 * the acquire loads in cr_ledger_resolve's callers.
 	 */
+	CR_FAULT();
 	atomic_store_explicit(&s->ledger, cr_ledger_make(delta, pend), memory_order_release);
+	CR_FAULT();
 }
 
 static int32_t cr_own_delta(struct cr_thread *t)
@@ -49,25 +53,6 @@ void cr_count_abort(struct cr_thread *t)
 			CR_PEND_NONE);
 }
 
-int cr_count_admit(struct connreg *reg)
-{
-	_Atomic uint64_t *hint = &reg->hdr->live_hint;
-	/* Relaxed: an admission counter; the index CAS orders what matters. */
-	uint64_t n = atomic_load_explicit(hint, memory_order_relaxed);
-
-	do {
-		if (n >= reg->capacity)
-			return -ENOSPC;
-	} while (!atomic_compare_exchange_weak_explicit(hint, &n, n + 1, memory_order_relaxed,
-							memory_order_relaxed));
-	return 0;
-}
-
-void cr_count_unadmit(struct connreg *reg)
-{
-	/* Relaxed: as in cr_count_admit. */
-	atomic_fetch_sub_explicit(&reg->hdr->live_hint, 1, memory_order_relaxed);
-}
 
 /* Is some slot other than `except` about to retire entry e (its w_old)? */
 static bool cr_someone_unlinking(struct connreg *reg, uint32_t e, uint32_t hwm)
@@ -96,7 +81,11 @@ static bool cr_insert_landed(struct connreg *reg, uint32_t s, uint32_t e, uint32
 	return !(cr_st_kind(st) == CR_ST_OWNED && cr_st_payload(st) == s);
 }
 
-/* Net delta of slot s with its pending operation settled. */
+/*
+ * Net delta of slot s with its pending operation settled. A removal counts
+ * as done only once its tomb is in place; an insert counts as done unless
+ * its thread is dead and never published (a live inserter may still).
+ */
 static int32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, uint32_t hwm)
 {
 	int32_t d = cr_ledger_delta(l);
@@ -114,6 +103,12 @@ static int32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, ui
 		/* Only slot s writes tomb_by(s), and inserts never reuse it while pending. */
 		return v == cr_slot_tomb_by(s) ? d : d + 1;
 	}
+	/* Acquire: the owner word that claimed this slot (pairs with cr_slot_claim). */
+	uint64_t owner = atomic_load_explicit(&reg->rslots[s].owner, memory_order_acquire);
+
+	/* A slot under recovery (bit 63) belongs to a dead thread by definition. */
+	if (owner != 0 && !(owner >> 63) && !cr_owner_dead(owner))
+		return d;
 	return cr_insert_landed(reg, s, pend - 1u, hwm) ? d : d - 1;
 }
 
@@ -139,13 +134,38 @@ static uint64_t cr_ledger_sum(struct connreg *reg)
 	return sum < 0 ? 0 : (uint64_t)sum;
 }
 
-uint64_t cr_count_exact_locked(struct connreg *reg, uint32_t extra)
+int cr_count_admit(struct connreg *reg)
 {
-	uint64_t n = cr_ledger_sum(reg);
+	_Atomic uint64_t *hint = &reg->hdr->live_hint;
+	/*
+	 * ORD-9: acquire pairs with the acq_rel CAS of earlier admissions:
+	 * their ledger +1 (stored before their CAS) is visible to our sum.
+	 */
+	uint64_t n = atomic_load_explicit(hint, memory_order_acquire);
 
-	/* Relaxed: every inserter is excluded by the stripe locks we hold. */
-	atomic_store_explicit(&reg->hdr->live_hint, n + extra, memory_order_relaxed);
-	return n;
+	for (;;) {
+		if (n < reg->capacity) {
+			/* ORD-9: acq_rel: our ledger +1 goes out before the unit we take. */
+			if (atomic_compare_exchange_weak_explicit(hint, &n, n + 1, memory_order_acq_rel,
+								  memory_order_acquire))
+				break;
+			continue;
+		}
+		/*
+		 * The hint is an upper bound that removals never lower. Sum the
+		 * ledgers: every admitted insert is in it (ORD-9), ours too.
+		 */
+		uint64_t exact = cr_ledger_sum(reg);
+
+		if (exact > reg->capacity)
+			return -ENOSPC;	/* capacity ids are live besides ours */
+		/* ORD-9: replace the bound by the sum, unless someone moved it meanwhile. */
+		if (atomic_compare_exchange_strong_explicit(hint, &n, exact, memory_order_acq_rel,
+							    memory_order_acquire))
+			break;
+	}
+	CR_FAULT();
+	return 0;
 }
 
 uint64_t cr_count_snapshot(struct connreg *reg)

@@ -8,7 +8,9 @@
  * real, so after any death a recoverer only has to decide whether that
  * CAS landed, which the index and the entry states tell it unambiguously.
  * The exact count is the sum of the ledgers; header->live_hint is a cheap
- * upper bound used to admit inserts without summing.
+ * upper bound used to admit inserts without summing: each admitted insert
+ * takes a unit; removals never give one back; when it reaches capacity,
+ * the inserter sums the ledgers and puts the exact count in its place.
  */
 #ifndef CONNREG_COUNT_H
 #define CONNREG_COUNT_H
@@ -22,19 +24,12 @@ void cr_count_commit(struct cr_thread *t);
 void cr_count_abort(struct cr_thread *t);
 
 /*
- * Reserve one unit of live_hint for an insert (caller holds its stripe
- * lock). 0, or -ENOSPC when the hint is at capacity: then the caller must
- * take every stripe lock and use cr_count_exact_locked.
+ * Admit one more live id. Call after cr_count_begin_insert (our +1 is in
+ * the ledger). Takes a unit of live_hint; when the hint is at capacity,
+ * sums the ledgers and resets the hint to the exact count. Lock-free.
+ * 0, or -ENOSPC when capacity ids are live besides ours.
  */
 int cr_count_admit(struct connreg *reg);
-void cr_count_unadmit(struct connreg *reg);
-
-/*
- * Exact live count. The caller holds every stripe lock, so no insert is in
- * flight but those of dead threads; removals in flight count as not yet
- * done (they are concurrent with the caller). Also resets live_hint.
- */
-uint64_t cr_count_exact_locked(struct connreg *reg, uint32_t extra);
 
 /* Sum of the ledgers without locks: a snapshot for stats and check. */
 uint64_t cr_count_snapshot(struct connreg *reg);

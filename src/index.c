@@ -5,6 +5,7 @@
 
 #include "count.h"
 #include "index.h"
+#include "fault.h"
 
 /* Raise the home bucket's probe bound to d (only the stripe holder writes it). */
 static void cr_bound_raise(struct connreg *reg, uint32_t home, uint32_t d)
@@ -39,8 +40,10 @@ int cr_index_insert(struct connreg *reg, uint64_t h, uint32_t idx)
 			    (v != CR_SLOT_EMPTY &&
 			     !cr_count_tomb_reusable(reg, v, b * CR_BUCKET_SLOTS + i)))
 				continue;	/* live, or a tomb its unregister's ledger still names */
-			if (d > 0)
+			if (d > 0) {
 				cr_bound_raise(reg, home, d);
+				CR_FAULT();
+			}
 			/*
 			 * ORD-5 publish: seq_cst (release for the filled entry,
 			 * pairs with the readers' acquire slot loads; seq_cst for
@@ -49,8 +52,10 @@ int cr_index_insert(struct connreg *reg, uint64_t h, uint32_t idx)
 			 */
 			if (atomic_compare_exchange_strong_explicit(&bk->slot[i], &v, live,
 								    memory_order_seq_cst,
-								    memory_order_relaxed))
+								    memory_order_relaxed)) {
+				CR_FAULT();
 				return 0;
+			}
 		}
 		b = b + 1 == reg->n_buckets ? 0 : b + 1;
 	}

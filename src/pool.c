@@ -8,6 +8,7 @@
 #include "index.h"
 #include "pool.h"
 #include "rcu.h"
+#include "fault.h"
 
 /* States examined before a grace period is attempted. */
 #define CR_ALLOC_WINDOW 256u
@@ -57,6 +58,7 @@ int cr_entry_alloc(struct connreg *reg, struct cr_thread *t, uint32_t *idx)
 
 			cur = cur + 1 == n ? 0 : cur + 1;
 			if (cr_try_claim(&reg->states[i], safe, t->slot_idx)) {
+				CR_FAULT();
 				t->alloc_cursor = cur;
 				*idx = i;
 				return 0;
@@ -80,6 +82,8 @@ int cr_entry_alloc(struct connreg *reg, struct cr_thread *t, uint32_t *idx)
 		}
 
 		/* A whole pass found nothing and no grace period completed: wait, bounded. */
+		if (cr_slots_reap_dead(reg) > 0)
+			continue;	/* a dead thread's entries came back */
 		uint64_t now = cr_now_ms();
 		if (deadline == 0)
 			deadline = now + CONNREG_RECLAIM_WAIT_MS;
@@ -104,7 +108,9 @@ void cr_entry_free_unpublished(struct connreg *reg, struct cr_thread *t, uint32_
 	if (cr_st_kind(v) != CR_ST_OWNED || cr_st_payload(v) != t->slot_idx)
 		return;
 	/* Release: our writes to the entry come before the next owner's (pairs with cr_try_claim). */
+	CR_FAULT();
 	atomic_store_explicit(st, cr_st_make(CR_ST_FREE, cr_st_gen(v), 0), memory_order_release);
+	CR_FAULT();
 }
 
 void cr_entry_mark_live(struct connreg *reg, struct cr_thread *t, uint32_t idx)
@@ -117,6 +123,7 @@ void cr_entry_mark_live(struct connreg *reg, struct cr_thread *t, uint32_t idx)
 	/* Relaxed is enough: the state only records ownership; the index CAS published the data. */
 	atomic_compare_exchange_strong_explicit(st, &v, cr_st_make(CR_ST_LIVE, cr_st_gen(v), 0),
 						memory_order_relaxed, memory_order_relaxed);
+	CR_FAULT();
 }
 
 void cr_entry_retire(struct connreg *reg, uint32_t idx)
@@ -129,6 +136,7 @@ void cr_entry_retire(struct connreg *reg, uint32_t idx)
 	uint64_t r = atomic_load_explicit(&reg->hdr->epoch, memory_order_seq_cst);
 	uint64_t v = atomic_load_explicit(st, memory_order_relaxed);
 
+	CR_FAULT();
 	for (;;) {
 		uint64_t kind = cr_st_kind(v);
 
@@ -140,8 +148,10 @@ void cr_entry_retire(struct connreg *reg, uint32_t idx)
 		 */
 		if (atomic_compare_exchange_weak_explicit(
 			    st, &v, cr_st_make(CR_ST_RETIRED, cr_st_gen(v), r),
-			    memory_order_release, memory_order_relaxed))
+			    memory_order_release, memory_order_relaxed)) {
+			CR_FAULT();
 			return;
+		}
 	}
 }
 

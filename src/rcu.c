@@ -15,6 +15,7 @@
 
 #include "pool.h"
 #include "rcu.h"
+#include "fault.h"
 
 _Atomic uint64_t cr_fork_gen;
 __thread struct cr_tls_cache cr_tls;
@@ -170,7 +171,9 @@ static void cr_slot_recover(struct connreg *reg, uint32_t i, uint64_t dead_owner
 	if (!atomic_compare_exchange_strong_explicit(&s->owner, &dead_owner, mine,
 						     memory_order_acq_rel, memory_order_relaxed))
 		return;
+	CR_FAULT();
 	cr_pool_recover_slot(reg, i);
+	CR_FAULT();
 	/* Release: the settled states are visible before the slot can be claimed again. */
 	atomic_store_explicit(&s->w_old, CR_IDX_NONE, memory_order_relaxed);
 	atomic_store_explicit(&s->epoch, 0, memory_order_release);
@@ -179,7 +182,7 @@ static void cr_slot_recover(struct connreg *reg, uint32_t i, uint64_t dead_owner
 }
 
 /* Recover every slot whose owner (or whose recoverer) has exited. */
-static unsigned cr_slots_reap_dead(struct connreg *reg)
+unsigned cr_slots_reap_dead(struct connreg *reg)
 {
 	uint32_t hwm = atomic_load_explicit(&reg->hdr->rslot_hwm, memory_order_acquire);
 	unsigned n = 0;
@@ -362,12 +365,20 @@ uint64_t cr_gp_poll(struct connreg *reg, struct cr_thread *self)
 	e = atomic_load_explicit(&h->epoch, memory_order_seq_cst);
 	atomic_compare_exchange_strong_explicit(&h->epoch, &e, e + 1, memory_order_seq_cst,
 						memory_order_seq_cst);
+	CR_FAULT();
 	if (!cr_barrier_all_readers() ||
 	    (!cr_proc_membarrier && atomic_load_explicit(&h->light_readers, memory_order_seq_cst)))
 		/* Acquire: pairs with the release CAS-max below, done by others. */
 		return atomic_load_explicit(&h->safe_epoch, memory_order_acquire);
 
 	g = atomic_load_explicit(&h->epoch, memory_order_seq_cst);
+	/*
+	 * Now and then, recover slots of dead processes even when they do not
+	 * hold back this grace period: their entries and ledgers come back
+	 * without anyone calling a repair function.
+	 */
+	if ((g & 63) == 0)
+		cr_slots_reap_dead(reg);
 	min = g;
 	/* Acquire: pairs with the release CAS-max in cr_slot_claim. */
 	hwm = atomic_load_explicit(&h->rslot_hwm, memory_order_acquire);

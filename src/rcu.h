@@ -109,6 +109,9 @@ uint64_t cr_gp_poll(struct connreg *reg, struct cr_thread *self);
 /* Per-process set-up (membarrier registration, fork handler). 0 or -errno. */
 int cr_rcu_process_init(bool *light);
 
+/* Recover every reader slot whose owner has exited; returns how many. */
+unsigned cr_slots_reap_dead(struct connreg *reg);
+
 /* Give back every slot this handle claimed (connreg_close). */
 void cr_threads_release_all(struct connreg *reg);
 

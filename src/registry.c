@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <stdint.h>
-#include <time.h>
 #include <string.h>
 
 #include "index.h"
@@ -18,6 +17,7 @@
 #include "rcu.h"
 #include "registry.h"
 #include "wait.h"
+#include "fault.h"
 
 static inline int cr_check_id(const struct connreg *reg, const void *id, size_t len)
 {
@@ -74,6 +74,7 @@ static int cr_entry_prepare(struct connreg *reg, struct cr_thread *t, const void
 	struct cr_entry *e = cr_entry_at(reg, *idx);
 	/* Private until the publishing CAS (ORD-5): plain stores. */
 	e->transport = transport;
+	CR_FAULT();
 	e->key_len = (uint32_t)len;
 	e->pid_start = cr_pid_start_for(reg, transport);
 	memcpy(e->key, id, len);
@@ -93,6 +94,7 @@ static int cr_replace_live(struct connreg *reg, struct cr_thread *t, const void 
 	while (cr_index_find(reg, id, (uint32_t)len, h, &hit)) {
 		/* Recovery note first: if we die after the CAS, a recoverer retires the entry. */
 		atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit.val), memory_order_relaxed);
+		CR_FAULT();
 		/*
 		 * ORD-5 publish + ORD-3 unlink in one seq_cst CAS: the new
 		 * entry's contents are released to readers, and the epoch read
@@ -102,6 +104,7 @@ static int cr_replace_live(struct connreg *reg, struct cr_thread *t, const void 
 			    hit.slot, &hit.val, cr_slot_live(cr_fp(h), idx), memory_order_seq_cst,
 			    memory_order_relaxed)) {
 			*old = cr_slot_idx(hit.val);
+			CR_FAULT();
 			return 1;
 		}
 	}
@@ -124,40 +127,6 @@ static int cr_stripe_lock(struct cr_stripe *s)
 	return -rc;
 }
 
-/* Every stripe, in order (the exact-count path); bounded by CONNREG_RECLAIM_WAIT_MS. */
-static int cr_stripes_lock_all(struct connreg *reg)
-{
-	struct timespec deadline;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += CONNREG_RECLAIM_WAIT_MS / 1000;
-	deadline.tv_nsec += (long)(CONNREG_RECLAIM_WAIT_MS % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	for (uint32_t i = 0; i < reg->n_stripes; i++) {
-		int rc = pthread_mutex_timedlock(&reg->stripes[i].mu, &deadline);
-
-		if (rc == EOWNERDEAD) {
-			pthread_mutex_consistent(&reg->stripes[i].mu);
-			rc = 0;
-		}
-		if (rc) {
-			while (i-- > 0)
-				pthread_mutex_unlock(&reg->stripes[i].mu);
-			return rc == ETIMEDOUT ? -EAGAIN : -rc;
-		}
-	}
-	return 0;
-}
-
-static void cr_stripes_unlock_all(struct connreg *reg)
-{
-	for (uint32_t i = reg->n_stripes; i-- > 0;)
-		pthread_mutex_unlock(&reg->stripes[i].mu);
-}
-
 /* Retire what a replace or remove unlinked, and clear the recovery note. */
 void cr_retire_unlinked(struct connreg *reg, struct cr_thread *t, uint32_t old)
 {
@@ -167,26 +136,9 @@ void cr_retire_unlinked(struct connreg *reg, struct cr_thread *t, uint32_t old)
 }
 
 /*
- * Publish a new id; the caller holds its stripe lock (or all of them) and
- * is inside a section, and has admitted one unit of live_hint.
- */
-static int cr_publish_new(struct connreg *reg, struct cr_thread *t, uint64_t h, uint32_t idx)
-{
-	int rc;
-
-	cr_count_begin_insert(t, idx);
-	rc = cr_index_insert(reg, h, idx);
-	if (rc)
-		cr_count_abort(t);
-	else
-		cr_count_commit(t);
-	return rc;
-}
-
-/*
- * Insert (or, when id appeared meanwhile, replace) under the stripe lock.
- * Returns 1 when it replaced, 0 when it inserted, -ENOSPC when live_hint
- * is at capacity (the caller then counts exactly), or an error.
+ * Insert (or, when id appeared meanwhile, replace) under the stripe lock,
+ * which rules out a second insert of the same id. Returns 1 when it
+ * replaced, 0 when it inserted, -ENOSPC at capacity, or an error.
  */
 static int cr_insert_locked(struct connreg *reg, struct cr_thread *t, const void *id,
 			    size_t len, uint64_t h, uint32_t idx, uint32_t *old)
@@ -196,47 +148,23 @@ static int cr_insert_locked(struct connreg *reg, struct cr_thread *t, const void
 
 	if (rc)
 		return rc;
+	CR_FAULT();
 	cr_read_lock(reg, t->slot);
 	if (cr_replace_live(reg, t, id, len, h, idx, old)) {
 		rc = 1;
 	} else {
+		/* Ledger first, then admission (ORD-9), then the publishing CAS. */
+		cr_count_begin_insert(t, idx);
 		rc = cr_count_admit(reg);
-		if (!rc) {
-			rc = cr_publish_new(reg, t, h, idx);
-			if (rc)
-				cr_count_unadmit(reg);
-		}
+		if (!rc)
+			rc = cr_index_insert(reg, h, idx);
+		if (rc)
+			cr_count_abort(t);
+		else
+			cr_count_commit(t);
 	}
 	cr_read_unlock(t->slot);
 	pthread_mutex_unlock(&stripe->mu);
-	return rc;
-}
-
-/*
- * The admission hint is at capacity: it may overcount (removals do not
- * lower it; a dead inserter may have left a unit). Hold every stripe lock
- * so no insert is in flight, count exactly, and insert if there is room.
- */
-static int cr_insert_counted(struct connreg *reg, struct cr_thread *t, const void *id,
-			     size_t len, uint64_t h, uint32_t idx, uint32_t *old)
-{
-	int rc = cr_stripes_lock_all(reg);
-
-	if (rc)
-		return rc;
-	cr_read_lock(reg, t->slot);
-	if (cr_replace_live(reg, t, id, len, h, idx, old)) {
-		rc = 1;
-	} else if (cr_count_exact_locked(reg, 1) >= reg->capacity) {
-		cr_count_unadmit(reg);	/* undo the unit the exact count reserved */
-		rc = -ENOSPC;
-	} else {
-		rc = cr_publish_new(reg, t, h, idx);
-		if (rc)
-			cr_count_unadmit(reg);
-	}
-	cr_read_unlock(t->slot);
-	cr_stripes_unlock_all(reg);
 	return rc;
 }
 
@@ -252,10 +180,12 @@ int cr_remove_at(struct connreg *reg, struct cr_thread *t, struct cr_hit *hit)
 	cr_count_begin_remove(t, hit->pos);
 	/* Relaxed: published by the seq_cst CAS below to anyone who sees its result. */
 	atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit->val), memory_order_relaxed);
+	CR_FAULT();
 	/* ORD-3 unlink: seq_cst, before the epoch read in cr_entry_retire. */
 	if (atomic_compare_exchange_strong_explicit(hit->slot, &hit->val,
 						    cr_slot_tomb_by(t->slot_idx),
 						    memory_order_seq_cst, memory_order_relaxed)) {
+		CR_FAULT();
 		cr_count_commit(t);
 		return 1;
 	}
@@ -289,8 +219,6 @@ static int cr_write(connreg_t *reg, const void *id, size_t id_len, uint64_t tran
 	if (!replaced && insert) {
 		/* Taken outside a section: a stalled lock holder must not stall grace periods. */
 		rc = cr_insert_locked(reg, t, id, id_len, h, idx, &old);
-		if (rc == -ENOSPC)
-			rc = cr_insert_counted(reg, t, id, id_len, h, idx, &old);
 		if (rc < 0) {
 			cr_entry_free_unpublished(reg, t, idx);
 			return rc;
@@ -368,6 +296,7 @@ int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len, uint64_
 			    hit.slot, &hit.val, cr_slot_live(cr_fp(h), idx), memory_order_seq_cst,
 			    memory_order_relaxed)) {
 			old = cr_slot_idx(hit.val);
+			CR_FAULT();
 			break;
 		}
 	}
