@@ -6,6 +6,7 @@
 #include "fault.h"
 
 long cr_fault_countdown;
+int cr_debug_publish_unfilled;
 static long cr_fault_count;
 
 void cr_fault_hit(void)

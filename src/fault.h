@@ -20,6 +20,14 @@ void cr_fault_arm(long k);
 /* Fault points passed since the last arm (to size a sweep). */
 long cr_fault_passed(void);
 
+/*
+ * Deliberately broken build switch for the linearizability test: when
+ * non-zero, writers publish an entry before filling in its transport (and
+ * pause in between), so lookups can return a stale value. Process-local,
+ * hidden; tests set it in their writer children only.
+ */
+extern int cr_debug_publish_unfilled;
+
 #define CR_FAULT()                                                     \
 	do {                                                           \
 		if (caa_unlikely(cr_fault_countdown != 0))             \

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "index.h"
 #include "pool.h"
@@ -73,7 +74,8 @@ static int cr_entry_prepare(struct connreg *reg, struct cr_thread *t, const void
 		return rc;
 	struct cr_entry *e = cr_entry_at(reg, *idx);
 	/* Private until the publishing CAS (ORD-5): plain stores. */
-	e->transport = transport;
+	if (caa_likely(!cr_debug_publish_unfilled))
+		e->transport = transport;
 	CR_FAULT();
 	e->key_len = (uint32_t)len;
 	e->pid_start = cr_pid_start_for(reg, transport);
@@ -227,6 +229,13 @@ static int cr_write(connreg_t *reg, const void *id, size_t id_len, uint64_t tran
 	} else if (!replaced) {
 		cr_entry_free_unpublished(reg, t, idx);
 		return -ENOENT;
+	}
+	if (caa_unlikely(cr_debug_publish_unfilled)) {
+		/* The broken build: fill after publishing (test_linearizability must catch it). */
+		struct timespec nap = { 0, 200 * 1000 };
+
+		nanosleep(&nap, NULL);
+		cr_entry_at(reg, idx)->transport = transport;
 	}
 	cr_entry_mark_live(reg, t, idx);
 	cr_notify(reg, h);
