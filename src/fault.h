@@ -17,6 +17,8 @@ void cr_fault_hit(void);
 
 /* Arm: die at the k-th fault point from now (k >= 1); 0 disarms. */
 void cr_fault_arm(long k);
+/* Arm: SIGSTOP ourselves at the k-th fault point (a stopped writer). */
+void cr_fault_arm_stop(long k);
 /* Fault points passed since the last arm (to size a sweep). */
 long cr_fault_passed(void);
 

@@ -1,0 +1,148 @@
+/*
+ * test_stopped.c: a writer stopped (SIGSTOP) at any step of any write,
+ * holding whatever it holds there (a stripe lock, a read-side section, an
+ * entry it owns, a pending ledger note), slows no reader and corrupts
+ * nothing; other writers go on.
+ *
+ * The comparison is a behavioural one with a wide margin (lookups must not
+ * block or crawl), not a benchmark: bench/ measures speed.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+
+#include "common.h"
+#include "fault.h"
+
+#define SW_IDS 512u
+
+static void sw_fini(void)
+{
+	t_cleanup_names();
+}
+
+TestSuite(stopped, .fini = sw_fini, .timeout = 240);
+
+struct sw_args {
+	const char *name;
+	long k;
+	atomic_ullong lookups;
+	atomic_int bad;
+};
+
+/* Writer: every kind of write in a loop; stops itself at fault point k. */
+static int sw_writer(void *p)
+{
+	struct sw_args *a = p;
+	connreg_t *r;
+	uint8_t id[T_ID_LEN];
+	uint64_t s = 77;
+
+	if (connreg_open(a->name, &r) != 0)
+		return 10;
+	cr_fault_arm_stop(a->k);
+	for (uint32_t seq = 1;; seq++) {
+		uint32_t i = (uint32_t)(t_rand(&s) % (2 * SW_IDS));
+		size_t n = t_id(id, 3, i);
+
+		switch (seq % 4) {
+		case 0:
+			connreg_unregister(r, id, n);
+			break;
+		case 1:
+			connreg_update_transport(r, id, n, ((uint64_t)i << 32) | seq);
+			break;
+		default:
+			connreg_register(r, id, n, ((uint64_t)i << 32) | seq);
+			break;
+		}
+	}
+}
+
+static uint64_t sw_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Reader: lookups per CPU millisecond over 50 ms of its own CPU time (so a
+ * loaded machine's scheduling does not count), each value checked against
+ * its id. A reader that blocked would never reach 50 ms: the wall-clock
+ * bound of t_wait catches that.
+ */
+static int sw_reader(void *p)
+{
+	struct sw_args *a = p;
+	connreg_t *r;
+	uint8_t id[T_ID_LEN];
+	uint64_t s = 5, v, n = 0, t0;
+
+	if (connreg_open(a->name, &r) != 0)
+		return 10;
+	t0 = sw_cpu_ns();
+	while (sw_cpu_ns() - t0 < 50 * 1000000u) {
+		for (int k = 0; k < 256; k++, n++) {
+			uint32_t i = (uint32_t)(t_rand(&s) % (2 * SW_IDS));
+			int rc = connreg_get_transport(r, id, t_id(id, 3, i), &v);
+
+			if ((rc == 0 && (v >> 32) != i) || (rc != 0 && rc != -ENOENT))
+				atomic_fetch_add(&a->bad, 1);
+		}
+	}
+	atomic_store(&a->lookups, n * 1000000u / (sw_cpu_ns() - t0));
+	connreg_close(r);
+	return 0;
+}
+
+static uint64_t sw_rate(struct sw_args *a)
+{
+	cr_assert_eq(t_wait(t_fork(sw_reader, a), 20000), 0);
+	cr_assert_eq(atomic_load(&a->bad), 0, "reader saw a wrong value");
+	return atomic_load(&a->lookups);
+}
+
+Test(stopped, stopped_writer_slows_no_reader_at_any_step)
+{
+	char name[T_NAME_BUF];
+	connreg_config_t cfg = t_cfg(SW_IDS, 0, 0);
+	connreg_t *r;
+	uint8_t id[T_ID_LEN];
+	struct sw_args *a = t_shared(sizeof(*a));
+
+	cr_assert_not_null(a);
+	t_name(name, "stopw");
+	cr_assert_eq(connreg_create(name, &cfg, &r), 0);
+	for (uint32_t i = 0; i < SW_IDS / 2; i++)
+		cr_assert_eq(connreg_register(r, id, t_id(id, 3, i), (uint64_t)i << 32), 0);
+	a->name = name;
+
+	uint64_t base = sw_rate(a);
+	cr_assert_gt(base, 100u);
+	/* Stop points spread over many writes: early steps and deep in the loop. */
+	for (long k = 1; k <= 400; k += (k < 40 ? 1 : 37)) {
+		a->k = k;
+		pid_t w = t_fork(sw_writer, a);
+		int st;
+
+		cr_assert_gt(w, 0);
+		/* Wait until it has stopped itself at step k. */
+		uint64_t t0 = t_now_ms();
+		while (waitpid(w, &st, WUNTRACED | WNOHANG) == 0 && t_now_ms() - t0 < 10000)
+			t_sleep_ms(1);
+		cr_assert(WIFSTOPPED(st), "k=%ld: writer did not stop", k);
+
+		uint64_t rate = sw_rate(a);
+		/* Lookups per CPU ms: within noise, allowing a factor of two. */
+		cr_assert_geq(2 * rate, base, "k=%ld: %llu lookups/ms with a stopped writer vs %llu",
+			      k, (unsigned long long)rate, (unsigned long long)base);
+		/* Another writer is not stuck behind it (updates are lock-free). */
+		cr_assert_eq(connreg_update_transport(r, id, t_id(id, 3, 0), 0), 0, "k=%ld", k);
+		kill(w, SIGKILL);
+		kill(w, SIGCONT);
+		cr_assert_eq(t_wait(w, 10000), T_WAIT_SIGNALED + SIGKILL);
+	}
+	cr_assert_eq(connreg_check(r, NULL, NULL), 0);
+	connreg_close(r);
+}
