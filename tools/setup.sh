@@ -26,8 +26,13 @@ esac
 
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 PACKAGES=(build-essential cmake pkg-config liburcu-dev libck-dev libcriterion-dev libxxhash-dev)
+if [ "$MODE" = test ]; then
+	# The fuzzer (libFuzzer) needs clang and its runtime.
+	PACKAGES+=(clang-14 libclang-rt-14-dev)
+fi
 BUILD_DIR="$ROOT/build"
 ASAN_DIR="$ROOT/build-asan"
+TSAN_DIR="$ROOT/build-tsan"
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -149,6 +154,25 @@ configure_asan() {
 		-DCONNREG_BUILD_TESTS=ON \
 		-DCONNREG_BUILD_TOOLS=ON
 	cmake --build "$ASAN_DIR" -j"$JOBS"
+}
+
+# Criterion cannot start under ThreadSanitizer (Snaipe/Criterion#274): the
+# TSan tree builds and runs the threads-only stress test and the demo.
+tsan_check() {
+	cmake -S "$ROOT" -B "$TSAN_DIR" \
+		-DCMAKE_BUILD_TYPE=Debug \
+		-DCONNREG_WERROR=ON \
+		-DCONNREG_SANITIZE=thread \
+		-DCONNREG_BUILD_TESTS=ON \
+		-DCONNREG_BUILD_TOOLS=ON \
+		-DCONNREG_BUILD_BENCH=OFF
+	cmake --build "$TSAN_DIR" -j"$JOBS" --target stress_threads connreg-demo
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$TSAN_DIR/stress_threads" 3
+	TSAN_OPTIONS="halt_on_error=1" "$TSAN_DIR/connreg-demo" --seconds 0.5
+}
+
+fuzz_check() {
+	FUZZ_SECONDS="${FUZZ_SECONDS:-60}" "$ROOT/tests/fuzz_open.sh"
 }
 
 run_ctest() {
@@ -319,6 +343,10 @@ if run_step "build: Debug + address,undefined sanitizers in build-asan/" configu
 	run_step "tests: ASan+UBSan suite (ctest build-asan/)" run_ctest "$ASAN_DIR" || true
 else
 	skip_step "tests: ASan+UBSan suite (ctest build-asan/)"
+fi
+run_step "tests: ThreadSanitizer (stress_threads, demo) in build-tsan/" tsan_check || true
+if [ -x "$ROOT/tests/fuzz_open.sh" ]; then
+	run_step "fuzz: connreg_open on corrupt segments (libFuzzer, ${FUZZ_SECONDS:-60} s)" fuzz_check || true
 fi
 run_step "install check: cmake --install, pkg-config and find_package consumers" install_check || true
 
