@@ -72,7 +72,7 @@ static void cr_bulk_batch(struct connreg *reg, struct cr_rslot *slot, size_t m,
 		if (st[i] == CR_BULK_CANDIDATE) {
 			const struct cr_entry *e = cr_entry_at(reg, cand[i]);
 
-			if (e->key_len == lens[i] && memcmp(e->key, ids[i], lens[i]) == 0) {
+			if (e->key_len == lens[i] && cr_key_eq(e->key, ids[i], (uint32_t)lens[i])) {
 				out[i] = e->transport;
 				rc[i] = 0;
 				continue;
@@ -94,7 +94,7 @@ int connreg_get_transport_bulk(connreg_t *reg, size_t n, const void *const ids[]
 	struct cr_thread *t;
 	int err;
 
-	if (!reg || (n && (!ids || !id_lens || !transports || !rc)))
+	if (!reg || !ids || !id_lens || !transports || !rc)
 		return -EINVAL;
 	err = cr_thread_get(reg, &t);
 	if (err)

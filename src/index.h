@@ -49,6 +49,39 @@ static inline uint32_t cr_bound(const struct connreg *reg, uint32_t home)
 	return bound;
 }
 
+/*
+ * Key equality for the probe: ids up to 16 bytes (the common case) are
+ * compared with two overlapping loads per side, inside [0, len) of both
+ * buffers; longer ids go to memcmp.
+ */
+static inline bool cr_key_eq(const uint8_t *a, const uint8_t *b, uint32_t len)
+{
+	uint64_t x0, x1, y0, y1;
+	uint32_t u0, u1, v0, v1;
+
+	if (len >= 8 && len <= 16) {
+		memcpy(&x0, a, 8);
+		memcpy(&y0, b, 8);
+		memcpy(&x1, a + len - 8, 8);
+		memcpy(&y1, b + len - 8, 8);
+		return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+	}
+	if (len >= 4 && len < 8) {
+		memcpy(&u0, a, 4);
+		memcpy(&v0, b, 4);
+		memcpy(&u1, a + len - 4, 4);
+		memcpy(&v1, b + len - 4, 4);
+		return ((u0 ^ v0) | (u1 ^ v1)) == 0;
+	}
+	if (len < 4) {
+		for (uint32_t i = 0; i < len; i++)
+			if (a[i] != b[i])
+				return false;
+		return true;
+	}
+	return memcmp(a, b, len) == 0;
+}
+
 struct cr_hit {
 	_Atomic uint64_t *slot;
 	uint64_t val;
@@ -79,7 +112,7 @@ static inline bool cr_index_find(const struct connreg *reg, const void *id, uint
 			if (caa_unlikely(idx >= reg->n_entries))
 				continue;	/* corrupt slot: never dereference it */
 			const struct cr_entry *e = cr_entry_at(reg, idx);
-			if (e->key_len == len && memcmp(e->key, id, len) == 0) {
+			if (e->key_len == len && cr_key_eq(e->key, id, len)) {
 				hit->slot = &bk->slot[i];
 				hit->val = v;
 				hit->pos = b * CR_BUCKET_SLOTS + i;

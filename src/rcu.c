@@ -46,8 +46,11 @@ static int cr_membarrier(int cmd)
 	return (int)syscall(__NR_membarrier, cmd, 0, 0);
 }
 
-/* Start time of pid in clock ticks since boot (field 22 of /proc/PID/stat). */
-static int cr_proc_start_time(pid_t pid, uint64_t *start)
+/*
+ * Start time of pid in clock ticks since boot (field 22 of /proc/PID/stat)
+ * and its state letter (field 3: 'Z' zombie, 'X' dead, ...).
+ */
+static int cr_proc_stat(pid_t pid, uint64_t *start, char *state)
 {
 	char path[64], buf[1024];
 	ssize_t n;
@@ -64,8 +67,10 @@ static int cr_proc_start_time(pid_t pid, uint64_t *start)
 	buf[n] = '\0';
 	/* The command name may hold spaces and parentheses: skip to the last ')'. */
 	char *p = strrchr(buf, ')');
-	if (!p)
+	if (!p || p[1] != ' ' || !p[2])
 		return -EIO;
+	if (state)
+		*state = p[2];
 	/* After ") " come fields 3.. ; starttime is field 22, the 20th after it. */
 	p++;
 	for (int field = 3; field < 22; field++) {
@@ -75,6 +80,11 @@ static int cr_proc_start_time(pid_t pid, uint64_t *start)
 	}
 	*start = strtoull(p + 1, NULL, 10);
 	return 0;
+}
+
+static int cr_proc_start_time(pid_t pid, uint64_t *start)
+{
+	return cr_proc_stat(pid, start, NULL);
 }
 
 static bool cr_sanitizer_thread(void)
@@ -141,16 +151,19 @@ int cr_owner_dead(uint64_t owner)
 	pid_t pid = (pid_t)(uint32_t)owner;
 	uint32_t start_lo = (uint32_t)((owner >> 32) & 0x7fffffff);
 	uint64_t start;
+	char state;
 
 	if (pid <= 0)
 		return 0;
 	if (kill(pid, 0) != 0 && errno == ESRCH)
 		return 1;
-	/* The pid exists; it is the same process only if it started at the same time. */
-	if (start_lo != 0 && cr_proc_start_time(pid, &start) == 0 &&
-	    (uint32_t)(start & 0x7fffffff) != start_lo)
+	if (cr_proc_stat(pid, &start, &state) != 0)
+		return 0;	/* cannot tell (hidepid, another namespace): assume alive */
+	/* Exited but not yet waited for: it will never run again. */
+	if (state == 'Z' || state == 'X')
 		return 1;
-	return 0;
+	/* The pid exists; it is the same process only if it started at the same time. */
+	return start_lo != 0 && (uint32_t)(start & 0x7fffffff) != start_lo;
 }
 
 /* ------------------------------------------------------------------ */
