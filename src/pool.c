@@ -65,38 +65,36 @@ int cr_entry_alloc(struct connreg *reg, struct cr_thread *t, uint32_t *idx)
 			}
 		}
 		scanned += CR_ALLOC_WINDOW;
-		if (scanned < next_gp)
+		if (scanned >= next_gp) {
+			/* A window found nothing: a grace period, then at most one per pass. */
+			uint64_t now_safe = cr_gp_poll(reg, t);
+
+			if (now_safe > safe)
+				safe = now_safe;
+			next_gp = scanned + n;
+		}
+		if (scanned < n || scanned % n >= CR_ALLOC_WINDOW)
 			continue;
 
-		/* A window found nothing: try a grace period, then at most one per pass. */
-		uint64_t now_safe = cr_gp_poll(reg, t);
-		if (now_safe > safe) {
-			safe = now_safe;
-			scanned = 0;
-			next_gp = n;
-			continue;
-		}
-		if (scanned < n) {
-			next_gp = n;
-			continue;
-		}
-
-		/* A whole pass found nothing and no grace period completed: wait, bounded. */
-		if (cr_slots_reap_dead(reg) > 0)
-			continue;	/* a dead thread's entries came back */
+		/*
+		 * A whole pass found nothing: reclamation is held back (a stopped
+		 * reader) or a dead thread owns entries. Recover dead slots, then
+		 * wait, bounded by CONNREG_RECLAIM_WAIT_MS.
+		 */
+		cr_slots_reap_dead(reg);
 		uint64_t now = cr_now_ms();
-		if (deadline == 0)
+		if (deadline == 0) {
 			deadline = now + CONNREG_RECLAIM_WAIT_MS;
-		else if (now >= deadline) {
+		} else if (now >= deadline) {
 			t->alloc_cursor = cur;
 			return -EAGAIN;
 		}
 		struct timespec nap = { 0, 100 * 1000 };
 		nanosleep(&nap, NULL);
-		scanned = 0;
-		next_gp = CR_ALLOC_WINDOW;
 		/* ORD-6 again: another writer may have completed a grace period meanwhile. */
-		safe = atomic_load_explicit(&reg->hdr->safe_epoch, memory_order_acquire);
+		uint64_t now_safe = atomic_load_explicit(&reg->hdr->safe_epoch, memory_order_acquire);
+		if (now_safe > safe)
+			safe = now_safe;
 	}
 }
 
