@@ -2,6 +2,8 @@
  * count.c: the live-id count (see count.h and docs/design.md, "Capacity").
  */
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 
 #include "count.h"
 #include "index.h"
@@ -134,38 +136,82 @@ static uint64_t cr_ledger_sum(struct connreg *reg)
 	return sum < 0 ? 0 : (uint64_t)sum;
 }
 
-int cr_count_admit(struct connreg *reg)
+/*
+ * The hint is at capacity: under count_mu (so two inserters at the
+ * boundary never both count the other's pending insert and both fail, nor
+ * both skip it and both pass), sum the ledgers and reset the hint.
+ */
+static int cr_count_admit_exact(struct connreg *reg, struct cr_thread *t)
+{
+	_Atomic uint64_t *hint = &reg->hdr->live_hint;
+	pthread_mutex_t *mu = &reg->hdr->count_mu.mu;
+	struct timespec deadline;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += CONNREG_RECLAIM_WAIT_MS / 1000 + 1;
+	rc = pthread_mutex_timedlock(mu, &deadline);
+	if (rc == EOWNERDEAD) {
+		/* Nothing to repair: the sum is recomputed from the ledgers every time. */
+		pthread_mutex_consistent(mu);
+		rc = 0;
+	}
+	if (rc)
+		return rc == ETIMEDOUT ? -EAGAIN : -rc;
+	CR_FAULT();
+	/* ORD-9: acquire, as in cr_count_admit. */
+	uint64_t n = atomic_load_explicit(hint, memory_order_acquire);
+	for (;;) {
+		uint64_t want;
+
+		if (n < reg->capacity) {
+			want = n + 1;	/* someone made room meanwhile */
+		} else {
+			/*
+			 * Every admitted insert is in the sum (ORD-9), ours too; so are
+			 * others that are about to ask: they wait for this lock or go
+			 * on the fast path only if we leave room.
+			 */
+			uint64_t exact = cr_ledger_sum(reg);
+
+			if (exact > reg->capacity) {
+				/*
+				 * Capacity ids are live besides ours. Withdraw our +1
+				 * before the next inserter sums, or it would count us.
+				 */
+				cr_count_abort(t);
+				rc = -ENOSPC;
+				break;
+			}
+			want = exact;
+		}
+		/* ORD-9: acq_rel, as in cr_count_admit. */
+		if (atomic_compare_exchange_strong_explicit(hint, &n, want, memory_order_acq_rel,
+							    memory_order_acquire))
+			break;
+	}
+	pthread_mutex_unlock(mu);
+	return rc;
+}
+
+int cr_count_admit(struct connreg *reg, struct cr_thread *t)
 {
 	_Atomic uint64_t *hint = &reg->hdr->live_hint;
 	/*
 	 * ORD-9: acquire pairs with the acq_rel CAS of earlier admissions:
-	 * their ledger +1 (stored before their CAS) is visible to our sum.
+	 * their ledger +1 (stored before their CAS) is visible to a later sum.
 	 */
 	uint64_t n = atomic_load_explicit(hint, memory_order_acquire);
 
-	for (;;) {
-		if (n < reg->capacity) {
-			/* ORD-9: acq_rel: our ledger +1 goes out before the unit we take. */
-			if (atomic_compare_exchange_weak_explicit(hint, &n, n + 1, memory_order_acq_rel,
-								  memory_order_acquire))
-				break;
-			continue;
+	while (n < reg->capacity) {
+		/* ORD-9: acq_rel: our ledger +1 goes out before the unit we take. */
+		if (atomic_compare_exchange_weak_explicit(hint, &n, n + 1, memory_order_acq_rel,
+							  memory_order_acquire)) {
+			CR_FAULT();
+			return 0;
 		}
-		/*
-		 * The hint is an upper bound that removals never lower. Sum the
-		 * ledgers: every admitted insert is in it (ORD-9), ours too.
-		 */
-		uint64_t exact = cr_ledger_sum(reg);
-
-		if (exact > reg->capacity)
-			return -ENOSPC;	/* capacity ids are live besides ours */
-		/* ORD-9: replace the bound by the sum, unless someone moved it meanwhile. */
-		if (atomic_compare_exchange_strong_explicit(hint, &n, exact, memory_order_acq_rel,
-							    memory_order_acquire))
-			break;
 	}
-	CR_FAULT();
-	return 0;
+	return cr_count_admit_exact(reg, t);
 }
 
 uint64_t cr_count_snapshot(struct connreg *reg)

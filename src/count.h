@@ -25,11 +25,12 @@ void cr_count_abort(struct cr_thread *t);
 
 /*
  * Admit one more live id. Call after cr_count_begin_insert (our +1 is in
- * the ledger). Takes a unit of live_hint; when the hint is at capacity,
- * sums the ledgers and resets the hint to the exact count. Lock-free.
- * 0, or -ENOSPC when capacity ids are live besides ours.
+ * the ledger). Takes a unit of live_hint (lock-free); when the hint is at
+ * capacity, sums the ledgers under count_mu and resets the hint to the
+ * exact count. 0; -ENOSPC when capacity ids are live besides ours (our
+ * ledger is already restored); -EAGAIN when count_mu's holder is stopped.
  */
-int cr_count_admit(struct connreg *reg);
+int cr_count_admit(struct connreg *reg, struct cr_thread *t);
 
 /* Sum of the ledgers without locks: a snapshot for stats and check. */
 uint64_t cr_count_snapshot(struct connreg *reg);

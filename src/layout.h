@@ -262,10 +262,16 @@ struct cr_header {
 	/* Reader slots [0, rslot_hwm) have been claimed at least once. */
 	alignas(CR_CACHELINE) _Atomic uint32_t rslot_hwm;
 	uint8_t pad4[CR_CACHELINE - 4];
+
+	/*
+	 * Serializes inserters that found live_hint at capacity and sum the
+	 * ledgers (robust, process-shared; never taken by readers or updates).
+	 */
+	alignas(CR_CACHELINE) struct cr_stripe count_mu;
 };
 _Static_assert(offsetof(struct cr_header, secret) == 2 * CR_CACHELINE, "secret after line 1");
 _Static_assert(offsetof(struct cr_header, epoch) % CR_CACHELINE == 0, "epoch on its own line");
-_Static_assert(sizeof(struct cr_header) == 9 * CR_CACHELINE, "header size");
+_Static_assert(sizeof(struct cr_header) % CR_CACHELINE == 0, "header is whole cache lines");
 
 /* Defaults and limits. */
 #define CR_DEFAULT_KEY_MAX	64u

@@ -157,7 +157,7 @@ static int cr_insert_locked(struct connreg *reg, struct cr_thread *t, const void
 	} else {
 		/* Ledger first, then admission (ORD-9), then the publishing CAS. */
 		cr_count_begin_insert(t, idx);
-		rc = cr_count_admit(reg);
+		rc = cr_count_admit(reg, t);
 		if (!rc)
 			rc = cr_index_insert(reg, h, idx);
 		if (rc)

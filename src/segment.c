@@ -199,6 +199,8 @@ int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **ou
 	rc = cr_fill_secret(h->secret);
 	if (!rc)
 		rc = cr_stripes_init((struct cr_stripe *)(base + g.off_stripes), g.n_stripes);
+	if (!rc)
+		rc = cr_stripes_init(&h->count_mu, 1);
 	if (rc)
 		goto fail_unmap;
 	struct cr_rslot *rs = (struct cr_rslot *)(base + g.off_rslots);
