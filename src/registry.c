@@ -29,7 +29,8 @@ static inline int cr_check_id(const struct connreg *reg, const void *id, size_t 
 	return 0;
 }
 
-int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport)
+__attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len,
+						   uint64_t *transport)
 {
 	struct cr_thread *t;
 	struct cr_hit hit;
