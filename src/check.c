@@ -18,6 +18,7 @@ int connreg_readers(connreg_t *reg, int (*fn)(const connreg_reader_t *r, void *a
 
 	if (!reg || !fn)
 		return -EINVAL;
+	/* Process-local word, set by our own atfork handler. */
 	if (atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) != reg->fork_gen)
 		return -ECHILD;
 	/* Acquire: pairs with the release CAS-max in cr_slot_claim. */
@@ -37,7 +38,7 @@ int connreg_readers(connreg_t *reg, int (*fn)(const connreg_reader_t *r, void *a
 		r.pid = (int32_t)(uint32_t)o;
 		r.tid = s->tid;
 		r.alive = !cr_owner_dead(o & ~(1ull << 63));
-		r.epoch = atomic_load_explicit(&s->epoch, memory_order_relaxed);
+		r.epoch = atomic_load_explicit(&s->epoch, memory_order_relaxed);	/* display only */
 		rc = fn(&r, arg);
 		if (rc)
 			return rc;
@@ -100,6 +101,7 @@ static void cr_check_slot(struct cr_checker *c, uint32_t b, unsigned i, uint64_t
 	if (cr_distance(reg, home, b) > cr_bound(reg, home))
 		cr_problem(c, "bucket %u slot %u: entry %u lies beyond its home bucket %u's probe bound",
 			   b, i, idx, home);
+	/* Relaxed: a diagnostic reading; the entry is held by our section anyway. */
 	uint64_t kind = cr_st_kind(atomic_load_explicit(&reg->states[idx], memory_order_relaxed));
 	if (kind != CR_ST_LIVE && kind != CR_ST_OWNED)
 		cr_problem(c, "entry %u is reachable but its state is %s", idx,
@@ -115,6 +117,7 @@ static void cr_check_slot(struct cr_checker *c, uint32_t b, unsigned i, uint64_t
 static void cr_check_entries(struct cr_checker *c, const uint8_t *seen)
 {
 	struct connreg *reg = c->reg;
+	/* Relaxed loads below: a diagnostic snapshot; nothing is written from them. */
 	uint64_t epoch = atomic_load_explicit(&reg->hdr->epoch, memory_order_relaxed);
 
 	for (uint32_t i = 0; i < reg->n_entries; i++) {
@@ -140,6 +143,7 @@ static void cr_check_entries(struct cr_checker *c, const uint8_t *seen)
 static void cr_check_header(struct cr_checker *c)
 {
 	struct cr_header *h = c->reg->hdr;
+	/* Relaxed loads below: a diagnostic snapshot; nothing is written from them. */
 	uint64_t epoch = atomic_load_explicit(&h->epoch, memory_order_relaxed);
 	uint64_t safe = atomic_load_explicit(&h->safe_epoch, memory_order_relaxed);
 	uint32_t hwm = atomic_load_explicit(&h->rslot_hwm, memory_order_relaxed);
@@ -151,8 +155,8 @@ static void cr_check_header(struct cr_checker *c)
 		cr_problem(c, "reader high-water mark %u exceeds %u slots", hwm, c->reg->n_rslots);
 	for (uint32_t i = 0; i < hwm && i < c->reg->n_rslots; i++) {
 		struct cr_rslot *s = &c->reg->rslots[i];
-		uint64_t o = atomic_load_explicit(&s->owner, memory_order_relaxed);
-		uint64_t e = atomic_load_explicit(&s->epoch, memory_order_relaxed);
+		uint64_t o = atomic_load_explicit(&s->owner, memory_order_relaxed);	/* snapshot */
+		uint64_t e = atomic_load_explicit(&s->epoch, memory_order_relaxed);	/* snapshot */
 
 		if (e > epoch)
 			cr_problem(c, "reader slot %u: epoch %llu is ahead of the global epoch", i,
@@ -206,6 +210,7 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 	if (live != live_slots)
 		cr_problem(&c, "live count %llu disagrees with %llu live slots in the index",
 			   (unsigned long long)live, (unsigned long long)live_slots);
+	/* Relaxed: compared with a snapshot, for a report only. */
 	uint64_t hint = atomic_load_explicit(&reg->hdr->live_hint, memory_order_relaxed);
 	if (hint < live)
 		cr_problem(&c, "admission hint %llu is below the live count %llu",

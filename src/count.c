@@ -46,6 +46,7 @@ void cr_count_commit(struct cr_thread *t)
 
 void cr_count_abort(struct cr_thread *t)
 {
+	/* Relaxed: we are the only writer of our own ledger. */
 	uint64_t l = atomic_load_explicit(&t->slot->ledger, memory_order_relaxed);
 	uint32_t pend = cr_ledger_pend(l);
 

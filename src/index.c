@@ -34,6 +34,7 @@ int cr_index_insert(struct connreg *reg, uint64_t h, uint32_t idx)
 		struct cr_bucket *bk = &reg->index[b];
 
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
+			/* Relaxed peek: the CAS below decides, and we read no entry through it. */
 			uint64_t v = atomic_load_explicit(&bk->slot[i], memory_order_relaxed);
 
 			if (cr_slot_is_live(v) ||

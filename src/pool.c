@@ -179,6 +179,7 @@ static void cr_settle_unreachable(struct connreg *reg, uint32_t idx, uint64_t v)
 void cr_pool_recover_slot(struct connreg *reg, uint32_t slot_idx)
 {
 	struct cr_rslot *s = &reg->rslots[slot_idx];
+	/* Acquire: the dead owner's note; its stores are all visible once it exited. */
 	uint32_t old = atomic_load_explicit(&s->w_old, memory_order_acquire);
 
 	/* The ledger first: it asks whether our entries are still OWNED by the dead slot. */

@@ -223,6 +223,7 @@ static int cr_slot_claim(struct connreg *reg, uint32_t *out)
 			struct cr_rslot *s = &reg->rslots[i];
 			uint64_t expect = 0;
 
+			/* Relaxed peek; the CAS below claims. */
 			if (atomic_load_explicit(&s->owner, memory_order_relaxed) != 0)
 				continue;
 			/* Acquire: pairs with the release store of 0 by the previous owner or recoverer. */
@@ -232,6 +233,7 @@ static int cr_slot_claim(struct connreg *reg, uint32_t *out)
 				continue;
 			s->tid = (uint32_t)syscall(SYS_gettid);
 			atomic_store_explicit(&s->w_old, CR_IDX_NONE, memory_order_relaxed);
+			/* Relaxed: informational (stat); ordering comes from light_readers below. */
 			atomic_store_explicit(&s->flags, reg->light ? CR_RSLOT_LIGHT : 0,
 					      memory_order_relaxed);
 			if (reg->light)

@@ -312,6 +312,7 @@ int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len, uint64_
 	}
 	cr_read_unlock(t->slot);
 	if (old == CR_IDX_NONE) {
+		/* Relaxed: nothing was unlinked; the note only matters after our death. */
 		atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_relaxed);
 		cr_entry_free_unpublished(reg, t, idx);
 		goto out;

@@ -357,6 +357,7 @@ void connreg_close(connreg_t *reg)
 {
 	if (!reg)
 		return;
+	/* Process-local word, set by our own atfork handler. */
 	if (atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) == reg->fork_gen) {
 		cr_threads_release_all(reg);
 		pthread_mutex_destroy(&reg->threads_mu);

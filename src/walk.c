@@ -69,6 +69,7 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *st)
 
 	if (!reg || !st)
 		return -EINVAL;
+	/* Process-local word, set by our own atfork handler. */
 	if (atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) != reg->fork_gen)
 		return -ECHILD;
 	h = reg->hdr;
@@ -81,6 +82,7 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *st)
 		st->retired += kind == CR_ST_RETIRED;
 	}
 	for (uint32_t b = 0; b < reg->n_buckets; b++) {
+		/* Relaxed (here and below): a statistical snapshot. */
 		uint32_t bound = atomic_load_explicit(&reg->index[b].ctl, memory_order_relaxed) &
 				 CR_BOUND_MASK;
 
@@ -92,6 +94,7 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *st)
 		if (bound > max_bound)
 			max_bound = bound;
 	}
+	/* Relaxed (here and below): a statistical snapshot. */
 	hwm = atomic_load_explicit(&h->rslot_hwm, memory_order_relaxed);
 	if (hwm > reg->n_rslots)
 		hwm = reg->n_rslots;
