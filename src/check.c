@@ -131,6 +131,7 @@ static void cr_check_entries(struct cr_checker *c, const uint8_t *seen)
 				   (unsigned long long)pay, (unsigned long long)epoch);
 		if (kind == CR_ST_OWNED) {
 			uint64_t o = pay < reg->n_rslots ?
+				/* Relaxed: a diagnostic snapshot. */
 				atomic_load_explicit(&reg->rslots[pay].owner, memory_order_relaxed) : 0;
 
 			if (o == 0 || cr_owner_dead(o & ~(1ull << 63)))

@@ -101,6 +101,7 @@ int cr_entry_alloc(struct connreg *reg, struct cr_thread *t, uint32_t *idx)
 void cr_entry_free_unpublished(struct connreg *reg, struct cr_thread *t, uint32_t idx)
 {
 	_Atomic uint64_t *st = &reg->states[idx];
+	/* Relaxed: an entry we own and never published; nobody else writes its state. */
 	uint64_t v = atomic_load_explicit(st, memory_order_relaxed);
 
 	if (cr_st_kind(v) != CR_ST_OWNED || cr_st_payload(v) != t->slot_idx)
@@ -114,6 +115,7 @@ void cr_entry_free_unpublished(struct connreg *reg, struct cr_thread *t, uint32_
 void cr_entry_mark_live(struct connreg *reg, struct cr_thread *t, uint32_t idx)
 {
 	_Atomic uint64_t *st = &reg->states[idx];
+	/* Relaxed peek; the CAS below decides. */
 	uint64_t v = atomic_load_explicit(st, memory_order_relaxed);
 
 	if (cr_st_kind(v) != CR_ST_OWNED || cr_st_payload(v) != t->slot_idx)

@@ -87,10 +87,8 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *st)
 				 CR_BOUND_MASK;
 
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++)
-			st->tombstones += atomic_load_explicit(&reg->index[b].slot[i],
-							       memory_order_relaxed) != CR_SLOT_EMPTY &&
-				cr_slot_is_tomb(atomic_load_explicit(&reg->index[b].slot[i],
-								     memory_order_relaxed));
+			st->tombstones += cr_slot_is_tomb(
+				atomic_load_explicit(&reg->index[b].slot[i], memory_order_relaxed));
 		if (bound > max_bound)
 			max_bound = bound;
 	}
@@ -102,6 +100,7 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *st)
 		st->readers += atomic_load_explicit(&reg->rslots[i].owner, memory_order_relaxed) != 0;
 	st->capacity = reg->capacity;
 	st->live = cr_count_snapshot(reg);
+	/* Relaxed: snapshots for display. */
 	st->epoch = atomic_load_explicit(&h->epoch, memory_order_relaxed);
 	st->safe_epoch = atomic_load_explicit(&h->safe_epoch, memory_order_relaxed);
 	st->max_probe = max_bound >= reg->n_buckets ? reg->n_buckets : max_bound + 1;
