@@ -10,7 +10,7 @@
 #include "rcu.h"
 #include "fault.h"
 
-static void cr_ledger_store(struct cr_rslot *s, int32_t delta, uint32_t pend)
+static void cr_ledger_store(struct cr_rslot *s, uint32_t delta, uint32_t pend)
 {
 	/*
 	 * ORD-7: release: this store comes before the index CAS it announces
@@ -23,7 +23,7 @@ static void cr_ledger_store(struct cr_rslot *s, int32_t delta, uint32_t pend)
 	CR_FAULT();
 }
 
-static int32_t cr_own_delta(struct cr_thread *t)
+static uint32_t cr_own_delta(struct cr_thread *t)
 {
 	/* Relaxed: we are the only writer of our own ledger. */
 	return cr_ledger_delta(atomic_load_explicit(&t->slot->ledger, memory_order_relaxed));
@@ -31,12 +31,12 @@ static int32_t cr_own_delta(struct cr_thread *t)
 
 void cr_count_begin_insert(struct cr_thread *t, uint32_t entry)
 {
-	cr_ledger_store(t->slot, cr_own_delta(t) + 1, 1u + entry);
+	cr_ledger_store(t->slot, cr_own_delta(t) + 1u, 1u + entry);
 }
 
 void cr_count_begin_remove(struct cr_thread *t, uint32_t pos)
 {
-	cr_ledger_store(t->slot, cr_own_delta(t) - 1, CR_PEND_DEL | pos);
+	cr_ledger_store(t->slot, cr_own_delta(t) - 1u, CR_PEND_DEL | pos);
 }
 
 void cr_count_commit(struct cr_thread *t)
@@ -52,7 +52,8 @@ void cr_count_abort(struct cr_thread *t)
 
 	if (pend == CR_PEND_NONE)
 		return;
-	cr_ledger_store(t->slot, cr_ledger_delta(l) + ((pend & CR_PEND_DEL) ? 1 : -1),
+	/* Modulo 2^32, like every ledger delta (layout.h). */
+	cr_ledger_store(t->slot, cr_ledger_delta(l) + ((pend & CR_PEND_DEL) ? 1u : UINT32_MAX),
 			CR_PEND_NONE);
 }
 
@@ -89,9 +90,9 @@ static bool cr_insert_landed(struct connreg *reg, uint32_t s, uint32_t e, uint32
  * as done only once its tomb is in place; an insert counts as done unless
  * its thread is dead and never published (a live inserter may still).
  */
-static int32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, uint32_t hwm)
+static uint32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, uint32_t hwm)
 {
-	int32_t d = cr_ledger_delta(l);
+	uint32_t d = cr_ledger_delta(l);	/* modulo 2^32 */
 	uint32_t pend = cr_ledger_pend(l);
 
 	if (pend == CR_PEND_NONE)
@@ -104,7 +105,7 @@ static int32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, ui
 					     memory_order_acquire) : 0;
 
 		/* Only slot s writes tomb_by(s), and inserts never reuse it while pending. */
-		return v == cr_slot_tomb_by(s) ? d : d + 1;
+		return v == cr_slot_tomb_by(s) ? d : d + 1u;
 	}
 	/* Acquire: the owner word that claimed this slot (pairs with cr_slot_claim). */
 	uint64_t owner = atomic_load_explicit(&reg->rslots[s].owner, memory_order_acquire);
@@ -112,7 +113,7 @@ static int32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, ui
 	/* A slot under recovery (bit 63) belongs to a dead thread by definition. */
 	if (owner != 0 && !(owner >> 63) && !cr_owner_dead(owner))
 		return d;
-	return cr_insert_landed(reg, s, pend - 1u, hwm) ? d : d - 1;
+	return cr_insert_landed(reg, s, pend - 1u, hwm) ? d : d - 1u;
 }
 
 static uint32_t cr_hwm(struct connreg *reg)
@@ -126,7 +127,7 @@ static uint32_t cr_hwm(struct connreg *reg)
 static uint64_t cr_ledger_sum(struct connreg *reg)
 {
 	uint32_t hwm = cr_hwm(reg);
-	int64_t sum = 0;
+	uint32_t sum = 0;	/* modulo 2^32: exact, since the live count is below it */
 
 	for (uint32_t s = 0; s < hwm; s++) {
 		/* ORD-7: acquire pairs with cr_ledger_store. */
@@ -134,7 +135,7 @@ static uint64_t cr_ledger_sum(struct connreg *reg)
 
 		sum += cr_ledger_resolve(reg, s, l, hwm);
 	}
-	return sum < 0 ? 0 : (uint64_t)sum;
+	return sum;
 }
 
 /*

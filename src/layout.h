@@ -176,8 +176,11 @@ _Static_assert(offsetof(struct cr_rslot, ledger) % 8 == 0, "ledger is 8-aligned"
 _Static_assert(sizeof(struct cr_rslot) == CR_CACHELINE, "reader slot is one cache line");
 
 /*
- * Ledger word: low 32 bits: signed net count of ids this slot inserted
- * minus ids it removed; high 32 bits: pending operation:
+ * Ledger word: low 32 bits: net count of ids this slot inserted minus ids
+ * it removed, modulo 2^32 (a slot may remove more than it inserted, and
+ * slots are inherited, so one slot's share can run past any int32; the sum
+ * over all slots is the live count, < 2^32, and is exact mod 2^32);
+ * high 32 bits: pending operation:
  *   0                      none
  *   1 + entry idx          inserting that entry (the +1 is already counted)
  *   CR_PEND_DEL | position removing the id in that index slot position
@@ -188,13 +191,13 @@ _Static_assert(sizeof(struct cr_rslot) == CR_CACHELINE, "reader slot is one cach
 #define CR_PEND_NONE		0u
 #define CR_PEND_DEL		0x80000000u
 
-static inline uint64_t cr_ledger_make(int32_t delta, uint32_t pend)
+static inline uint64_t cr_ledger_make(uint32_t delta, uint32_t pend)
 {
-	return ((uint64_t)pend << 32) | (uint32_t)delta;
+	return ((uint64_t)pend << 32) | delta;
 }
-static inline int32_t cr_ledger_delta(uint64_t l)
+static inline uint32_t cr_ledger_delta(uint64_t l)
 {
-	return (int32_t)(uint32_t)l;
+	return (uint32_t)l;
 }
 static inline uint32_t cr_ledger_pend(uint64_t l)
 {
