@@ -125,6 +125,19 @@ static void ch_report(const char *problem, void *arg)
 	cr_log_error("check: %s", problem);
 }
 
+/* A fresh process attaches and finds the registry sound. */
+static int ch_fresh_process_check(void *p)
+{
+	connreg_t *r;
+	int problems;
+
+	if (connreg_open(p, &r) != 0)
+		return 10;
+	problems = connreg_check(r, NULL, NULL);
+	connreg_close(r);
+	return problems == 0 ? 0 : 11;
+}
+
 /* Sound, exact, and still fully usable: the end state every chaos run must reach. */
 static void ch_assert_sound_and_exact(const char *name)
 {
@@ -132,7 +145,8 @@ static void ch_assert_sound_and_exact(const char *name)
 	uint8_t id[T_ID_LEN];
 	uint64_t v;
 
-	/* A fresh attach, as a new process would. */
+	cr_assert_eq(t_wait(t_fork(ch_fresh_process_check, (void *)name), 20000), 0,
+		     "a fresh process could not attach or found the registry unsound");
 	cr_assert_eq(connreg_open(name, &r), 0);
 	cr_assert_eq(connreg_check(r, ch_report, NULL), 0, "segment unsound after kills");
 	for (uint32_t i = 0; i < CH_IDS; i++) {

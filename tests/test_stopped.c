@@ -146,3 +146,105 @@ Test(stopped, stopped_writer_slows_no_reader_at_any_step)
 	cr_assert_eq(connreg_check(r, NULL, NULL), 0);
 	connreg_close(r);
 }
+
+/* Reader for the stopped-reader test: lookups forever (SIGSTOPped, then killed). */
+static int sr_reader_loop(void *p)
+{
+	struct sw_args *a = p;
+	connreg_t *r;
+	uint8_t id[T_ID_LEN];
+	uint64_t v, s = 9;
+
+	if (connreg_open(a->name, &r) != 0)
+		return 10;
+	atomic_store(&a->lookups, 1);
+	for (;;)
+		connreg_get_transport(r, id, t_id(id, 4, (uint32_t)(t_rand(&s) % 64)), &v);
+}
+
+struct sr_find {
+	int32_t pid;
+	uint64_t epoch;
+};
+
+static int sr_find_reader(const connreg_reader_t *rd, void *arg)
+{
+	struct sr_find *f = arg;
+
+	if (rd->pid == f->pid)
+		f->epoch = rd->epoch;
+	return 0;
+}
+
+Test(stopped, stopped_reader_lets_inserts_reach_capacity_then_bounded_EAGAIN)
+{
+	char name[T_NAME_BUF];
+	const uint32_t cap = 2000;
+	connreg_config_t cfg = t_cfg(cap, 0, 0);
+	connreg_t *r;
+	connreg_stats_t st;
+	uint8_t id[T_ID_LEN];
+	struct sw_args *a = t_shared(sizeof(*a));
+	struct sr_find f = { 0, 0 };
+
+	cr_assert_not_null(a);
+	t_name(name, "stopr");
+	cr_assert_eq(connreg_create(name, &cfg, &r), 0);
+	for (uint32_t i = 0; i < cap / 2; i++)
+		cr_assert_eq(connreg_register(r, id, t_id(id, 4, i), i), 0);
+	a->name = name;
+	pid_t rd = t_fork(sr_reader_loop, a);
+	cr_assert_gt(rd, 0);
+	while (!atomic_load(&a->lookups))
+		t_sleep_ms(1);
+
+	/* Stop it inside a lookup: its slot shows a non-zero epoch while stopped. */
+	f.pid = rd;
+	for (int tries = 0; tries < 2000; tries++) {
+		int ws;
+
+		kill(rd, SIGSTOP);
+		waitpid(rd, &ws, WUNTRACED);
+		f.epoch = 0;
+		cr_assert_eq(connreg_readers(r, sr_find_reader, &f), 0);
+		if (f.epoch != 0)
+			break;
+		kill(rd, SIGCONT);
+		t_sleep_ms(1);
+	}
+	cr_assert_neq(f.epoch, 0, "could not stop the reader inside a lookup");
+
+	/* Updates retire entries the stopped reader may hold: they stay pinned. */
+	for (uint32_t i = 0; i < 500; i++)
+		cr_assert_eq(connreg_update_transport(r, id, t_id(id, 4, i % (cap / 2)), 7), 0);
+	/* New ids still fit, all the way to capacity: the pool's slack covers them. */
+	for (uint32_t i = cap / 2; i < cap; i++)
+		cr_assert_eq(connreg_register(r, id, t_id(id, 4, i), i), 0, "insert %u of %u", i, cap);
+	cr_assert_eq(connreg_register(r, id, t_id(id, 4, cap), 1), -ENOSPC);
+	cr_assert_eq(connreg_stats(r, &st), 0);
+	cr_assert_eq(st.live, cap);
+
+	/* Keep updating: once the pool is empty, -EAGAIN after the documented bound. */
+	int rc = 0;
+	uint64_t t0 = 0, dt = 0;
+	for (uint32_t i = 0; i < 2 * st.entries && rc == 0; i++) {
+		t0 = t_now_ms();
+		rc = connreg_update_transport(r, id, t_id(id, 4, i % cap), i);
+		dt = t_now_ms() - t0;
+	}
+	cr_assert_eq(rc, -EAGAIN, "updates never ran out of entries: %d", rc);
+	cr_assert_geq(dt, (uint64_t)CONNREG_RECLAIM_WAIT_MS / 2, "-EAGAIN after only %llu ms",
+		      (unsigned long long)dt);
+	cr_assert_leq(dt, (uint64_t)CONNREG_RECLAIM_WAIT_MS + 2000, "-EAGAIN after %llu ms",
+		      (unsigned long long)dt);
+	/* Lookups in this process never waited meanwhile; after SIGCONT writes resume. */
+	kill(rd, SIGCONT);
+	rc = -EAGAIN;
+	for (int k = 0; k < 50 && rc == -EAGAIN; k++)
+		rc = connreg_update_transport(r, id, t_id(id, 4, 0), 1);
+	cr_assert_eq(rc, 0, "update after the reader resumed: %d", rc);
+	kill(rd, SIGKILL);
+	cr_assert_eq(t_wait(rd, 10000), T_WAIT_SIGNALED + SIGKILL);
+	cr_assert_eq(connreg_check(r, NULL, NULL), 0);
+	connreg_close(r);
+}
