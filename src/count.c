@@ -110,8 +110,13 @@ static uint32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, u
 	/* Acquire: the owner word that claimed this slot (pairs with cr_slot_claim). */
 	uint64_t owner = atomic_load_explicit(&reg->rslots[s].owner, memory_order_acquire);
 
-	/* A slot under recovery (bit 63) belongs to a dead thread by definition. */
-	if (owner != 0 && !(owner >> 63) && !cr_owner_dead(owner))
+	/*
+	 * A live inserter may still publish: count it. Our own process is
+	 * alive without asking the kernel (an insert at capacity sums with
+	 * its own pending insert in the ledgers). A slot under recovery
+	 * (bit 63) belongs to a dead thread by definition.
+	 */
+	if (owner != 0 && !(owner >> 63) && (cr_owner_is_self(owner) || !cr_owner_dead(owner)))
 		return d;
 	return cr_insert_landed(reg, s, pend - 1u, hwm) ? d : d - 1u;
 }

@@ -146,6 +146,11 @@ static uint64_t cr_owner_self(void)
 	return (uint64_t)(uint32_t)cr_proc_pid | ((uint64_t)cr_proc_start_lo << 32);
 }
 
+bool cr_owner_is_self(uint64_t owner)
+{
+	return owner == cr_owner_self();
+}
+
 int cr_owner_dead(uint64_t owner)
 {
 	pid_t pid = (pid_t)(uint32_t)owner;

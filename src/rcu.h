@@ -121,6 +121,9 @@ void cr_threads_release_all(struct connreg *reg);
  */
 int cr_owner_dead(uint64_t owner);
 
+/* True when an owner word names the calling process (no system call). */
+bool cr_owner_is_self(uint64_t owner);
+
 /* Low 31 bits of pid's start time in clock ticks; 0 when unknown. */
 uint32_t cr_pid_start_lo(pid_t pid);
 
