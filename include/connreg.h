@@ -86,7 +86,9 @@ typedef struct connreg connreg_t;
 typedef struct connreg_config {
 	uint64_t capacity;    /* live connection ids the segment must hold; > 0 */
 	uint32_t key_max;     /* longest connection id in bytes; 0 selects 64 */
-	uint32_t mode;        /* permission bits of a new segment; 0 selects 0600 */
+	uint32_t mode;        /* permission bits of a new segment; 0 selects 0600.
+	                       * Every attached process, readers too, writes its
+	                       * reader slot: a uid needs read and write. */
 	uint32_t max_threads; /* reader slots: threads attached at once; 0 selects 512 */
 	uint32_t flags;       /* CONNREG_TRANSPORT_IS_PID or 0; unknown bits: -EINVAL */
 	/* more fields may follow; a zeroed field always selects its default */
