@@ -233,8 +233,11 @@ CONNREG_API int connreg_stats(connreg_t *reg, connreg_stats_t *st);
 /*
  * For a registry created with CONNREG_TRANSPORT_IS_PID: unregister every
  * id whose transport process no longer exists (a reused pid does not fool
- * it: the start time recorded at registration must match). Safe from any
- * process at any time. *removed (if non-NULL) receives the count.
+ * it: the start time recorded at registration must match). A transport
+ * whose low 32 bits are 0 or above INT32_MAX names no process and is never
+ * reaped. Safe from any process at any time, concurrently with everything
+ * else; an id re-registered meanwhile is not removed. *removed (if
+ * non-NULL) receives the count.
  * Returns 0, -EOPNOTSUPP, -EINVAL, -ECHILD.
  */
 CONNREG_API int connreg_reap(connreg_t *reg, uint64_t *removed);
