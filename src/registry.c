@@ -108,9 +108,20 @@ static int cr_replace_live(struct connreg *reg, struct cr_thread *t, const void 
 			    memory_order_relaxed)) {
 			*old = cr_slot_idx(hit.val);
 			CR_FAULT();
+			/*
+			 * Retire inside the section: the old entry cannot be
+			 * recycled before we leave it, so the recovery note
+			 * never names a recycled entry.
+			 */
+			cr_retire_unlinked(reg, t, *old);
 			return 1;
 		}
 	}
+	/*
+	 * ORD-8: nothing unlinked: clear the note while still inside the
+	 * section, so it can never name an entry that is later recycled.
+	 */
+	atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
 	return 0;
 }
 
@@ -240,8 +251,6 @@ static int cr_write(connreg_t *reg, const void *id, size_t id_len, uint64_t tran
 	}
 	cr_entry_mark_live(reg, t, idx);
 	cr_notify(reg, h);
-	if (replaced)
-		cr_retire_unlinked(reg, t, old);
 	return 0;
 }
 
@@ -307,19 +316,21 @@ int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len, uint64_
 			    memory_order_relaxed)) {
 			old = cr_slot_idx(hit.val);
 			CR_FAULT();
+			/* Inside the section, as in cr_replace_live. */
+			cr_retire_unlinked(reg, t, old);
 			break;
 		}
 	}
+	if (old == CR_IDX_NONE)
+		/* ORD-8: nothing unlinked: clear the note inside the section. */
+		atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
 	cr_read_unlock(t->slot);
 	if (old == CR_IDX_NONE) {
-		/* Relaxed: nothing was unlinked; the note only matters after our death. */
-		atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_relaxed);
 		cr_entry_free_unpublished(reg, t, idx);
 		goto out;
 	}
 	cr_entry_mark_live(reg, t, idx);
 	cr_notify(reg, h);
-	cr_retire_unlinked(reg, t, old);
 	return 0;
 out:
 	if (rc == -EAGAIN && current)
@@ -345,14 +356,14 @@ int connreg_unregister(connreg_t *reg, const void *id, size_t id_len)
 	while (cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
 		if (cr_remove_at(reg, t, &hit)) {
 			old = cr_slot_idx(hit.val);
+			/* Inside the section, as in cr_replace_live. */
+			cr_retire_unlinked(reg, t, old);
 			break;
 		}
 	}
-	cr_read_unlock(t->slot);
-	if (old != CR_IDX_NONE)
-		cr_retire_unlinked(reg, t, old);
-	else
-		/* ORD-8 (nothing was unlinked; release for symmetry). */
+	if (old == CR_IDX_NONE)
+		/* ORD-8: nothing unlinked: clear the note inside the section. */
 		atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
+	cr_read_unlock(t->slot);
 	return 0;
 }
