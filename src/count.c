@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "clock.h"
 #include "count.h"
 #include "index.h"
 #include "rcu.h"
@@ -155,8 +156,8 @@ static int cr_count_admit_exact(struct connreg *reg, struct cr_thread *t)
 	struct timespec deadline;
 	int rc;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += CONNREG_RECLAIM_WAIT_MS / 1000 + 1;
+	/* pthread_mutex_timedlock takes a CLOCK_REALTIME deadline. */
+	cr_deadline_after(&deadline, CLOCK_REALTIME, CONNREG_RECLAIM_WAIT_MS + 1000);
 	rc = pthread_mutex_timedlock(mu, &deadline);
 	if (rc == EOWNERDEAD) {
 		/* Nothing to repair: the sum is recomputed from the ledgers every time. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <time.h>
 
+#include "clock.h"
 #include "count.h"
 #include "index.h"
 #include "pool.h"
@@ -12,14 +13,6 @@
 
 /* States examined before a grace period is attempted. */
 #define CR_ALLOC_WINDOW 256u
-
-static uint64_t cr_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Try to claim entry i for slot `owner`; 1 on success. */
 static int cr_try_claim(_Atomic uint64_t *st, uint64_t safe, uint64_t owner)

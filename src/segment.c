@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "handle.h"
 #include "rcu.h"
 
@@ -38,14 +39,6 @@ static int cr_name_valid(const char *name)
 	}
 	/* "/." and "/.." name directories under /dev/shm, not segments. */
 	return n > 0 && !(all_dots && n <= 2);
-}
-
-static uint64_t cr_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void cr_nap_ms(unsigned ms)

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "index.h"
 #include "rcu.h"
 #include "wait.h"
@@ -52,17 +53,6 @@ const struct ck_ec_mode cr_ec_mode = {
 	.single_producer = false,
 };
 
-static void cr_deadline_after(struct timespec *d, int timeout_ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, d);
-	d->tv_sec += timeout_ms / 1000;
-	d->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (d->tv_nsec >= 1000000000L) {
-		d->tv_sec++;
-		d->tv_nsec -= 1000000000L;
-	}
-}
-
 int connreg_wait_transport(connreg_t *reg, const void *id, size_t id_len, uint64_t seen,
 			   uint64_t *transport, int timeout_ms)
 {
@@ -75,7 +65,7 @@ int connreg_wait_transport(connreg_t *reg, const void *id, size_t id_len, uint64
 	if (id_len > reg->key_max)
 		return -ENAMETOOLONG;
 	if (timeout_ms >= 0)
-		cr_deadline_after(&deadline, timeout_ms);
+		cr_deadline_after(&deadline, CLOCK_MONOTONIC, (unsigned)timeout_ms);
 	struct ck_ec32 *ec = &reg->index[cr_home(reg, cr_hash(reg, id, id_len))].wake;
 
 	for (;;) {
