@@ -25,6 +25,46 @@ static void cr_bound_raise(struct connreg *reg, uint32_t home, uint32_t d)
 		;
 }
 
+/*
+ * Lower the home bucket's probe bound to the farthest id homed there that
+ * is still live. The caller holds the home's stripe lock (no id homed here
+ * can appear meanwhile; ids never move) and is inside a read-side section
+ * (the entries it reads stay valid). One CAS: a reader that read the old,
+ * larger bound only looks further than it must.
+ */
+static void cr_bound_shrink(struct connreg *reg, uint32_t home)
+{
+	_Atomic uint32_t *ctl = &reg->index[home].ctl;
+	/* Relaxed: only the stripe holder writes the bound; the CAS below decides. */
+	uint32_t cur = atomic_load_explicit(ctl, memory_order_relaxed);
+	uint32_t bound = cur & CR_BOUND_MASK, need = 0, b = home;
+
+	if (bound == 0 || bound == CR_BOUND_UNBOUNDED || bound >= reg->n_buckets)
+		return;
+	for (uint32_t d = 1; d <= bound; d++) {
+		b = b + 1 == reg->n_buckets ? 0 : b + 1;
+		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
+			/* ORD-5: acquire pairs with the publishing CAS: the entry is filled. */
+			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i], memory_order_acquire);
+
+			if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
+				continue;
+			const struct cr_entry *e = cr_entry_at(reg, cr_slot_idx(v));
+			uint32_t len = e->key_len;
+
+			if (len && len <= reg->key_max && cr_home(reg, cr_hash(reg, e->key, len)) == home)
+				need = d;
+		}
+	}
+	/*
+	 * Release, like cr_bound_raise; if the CAS fails the word changed under
+	 * us (it cannot, while we hold the stripe) and the old bound stays.
+	 */
+	if (need < bound)
+		atomic_compare_exchange_strong_explicit(ctl, &cur, (cur & ~CR_BOUND_MASK) | need,
+							memory_order_release, memory_order_relaxed);
+}
+
 int cr_index_insert(struct connreg *reg, uint64_t h, uint32_t idx)
 {
 	uint32_t home = cr_home(reg, h), b = home;
@@ -55,6 +95,13 @@ int cr_index_insert(struct connreg *reg, uint64_t h, uint32_t idx)
 								    memory_order_seq_cst,
 								    memory_order_relaxed)) {
 				CR_FAULT();
+				/*
+				 * Landed closer than the bound: ids that forced it
+				 * out may be gone; lower it so misses stay short.
+				 */
+				if (d < (atomic_load_explicit(&reg->index[home].ctl,
+							      memory_order_relaxed) & CR_BOUND_MASK))
+					cr_bound_shrink(reg, home);
 				return 0;
 			}
 		}
