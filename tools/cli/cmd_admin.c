@@ -102,11 +102,7 @@ static int run_unlink(const struct cli_command *self, int argc, char **argv)
 	struct cli_args a;
 	int rc;
 
-	rc = cli_parse_args(self, argc, argv, 0, &a);
-	if (rc < 0)
-		rc = cli_expect_args(self, &a, 1);
-	if (rc < 0)
-		rc = cli_name_arg(self, a.pos[0], name);
+	rc = cli_start_named(self, argc, argv, 0, &a, name, NULL);
 	if (rc >= 0)
 		return rc;
 	rc = connreg_unlink(name);

@@ -68,13 +68,7 @@ static int run_check(const struct cli_command *self, int argc, char **argv)
 	connreg_t *reg;
 	int rc, first;
 
-	rc = cli_parse_args(self, argc, argv, 0, &a);
-	if (rc < 0)
-		rc = cli_expect_args(self, &a, 1);
-	if (rc < 0)
-		rc = cli_name_arg(self, a.pos[0], name);
-	if (rc < 0)
-		rc = cli_open(self, name, &reg);
+	rc = cli_start_named(self, argc, argv, 0, &a, name, &reg);
 	if (rc >= 0)
 		return rc;
 	first = connreg_check(reg, NULL, NULL);
@@ -124,13 +118,7 @@ static int run_reap(const struct cli_command *self, int argc, char **argv)
 	connreg_t *reg;
 	int rc;
 
-	rc = cli_parse_args(self, argc, argv, 0, &a);
-	if (rc < 0)
-		rc = cli_expect_args(self, &a, 1);
-	if (rc < 0)
-		rc = cli_name_arg(self, a.pos[0], name);
-	if (rc < 0)
-		rc = cli_open(self, name, &reg);
+	rc = cli_start_named(self, argc, argv, 0, &a, name, &reg);
 	if (rc >= 0)
 		return rc;
 	rc = connreg_reap(reg, &removed);

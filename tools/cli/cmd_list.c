@@ -90,13 +90,7 @@ static int run_list(const struct cli_command *self, int argc, char **argv)
 	connreg_t *reg;
 	int rc;
 
-	rc = cli_parse_args(self, argc, argv, CLI_ALLOW_JSON, &a);
-	if (rc < 0)
-		rc = cli_expect_args(self, &a, 1);
-	if (rc < 0)
-		rc = cli_name_arg(self, a.pos[0], name);
-	if (rc < 0)
-		rc = cli_open(self, name, &reg);
+	rc = cli_start_named(self, argc, argv, CLI_ALLOW_JSON, &a, name, &reg);
 	if (rc >= 0)
 		return rc;
 	rc = connreg_foreach(reg, collect_item, &items);
@@ -156,13 +150,7 @@ static int run_dump(const struct cli_command *self, int argc, char **argv)
 	connreg_t *reg;
 	int rc;
 
-	rc = cli_parse_args(self, argc, argv, 0, &a);
-	if (rc < 0)
-		rc = cli_expect_args(self, &a, 1);
-	if (rc < 0)
-		rc = cli_name_arg(self, a.pos[0], name);
-	if (rc < 0)
-		rc = cli_open(self, name, &reg);
+	rc = cli_start_named(self, argc, argv, 0, &a, name, &reg);
 	if (rc >= 0)
 		return rc;
 	rc = connreg_stats(reg, &st);

@@ -83,3 +83,17 @@ int cli_finish_output(const struct cli_command *cmd, const char *name, int rc)
 	}
 	return rc;
 }
+
+int cli_start_named(const struct cli_command *cmd, int argc, char **argv, unsigned allow,
+		    struct cli_args *a, char *name, connreg_t **reg)
+{
+	int rc = cli_parse_args(cmd, argc, argv, allow, a);
+
+	if (rc < 0)
+		rc = cli_expect_args(cmd, a, 1);
+	if (rc < 0)
+		rc = cli_name_arg(cmd, a->pos[0], name);
+	if (rc < 0 && reg)
+		rc = cli_open(cmd, name, reg);
+	return rc;
+}

@@ -35,6 +35,14 @@ void cli_error(const struct cli_command *cmd, const char *name, const struct cli
 /* Open registry `name`; on failure report it and return the exit code, else -1. */
 int cli_open(const struct cli_command *cmd, const char *name, connreg_t **reg);
 
+/*
+ * The common start of a subcommand whose only operand is NAME: parse the
+ * options in `allow`, expect one operand, check the name, and (if reg is
+ * not NULL) open the registry. -1 to go on, else the exit code to return.
+ */
+int cli_start_named(const struct cli_command *cmd, int argc, char **argv, unsigned allow,
+		    struct cli_args *a, char *name, connreg_t **reg);
+
 /* Flush stdout; on a write error report it and return CLI_EXIT_SYSTEM, else rc. */
 int cli_finish_output(const struct cli_command *cmd, const char *name, int rc);
 
