@@ -136,7 +136,7 @@ static void crb_detach(struct instance *in, void *h)
 static bool crb_epoch(struct instance *in, uint64_t *epoch)
 {
 	struct cr_bench *b = in->priv;
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 
 	if (connreg_stats(b->reg, &st) != 0)
 		return false;

@@ -25,6 +25,8 @@
  *
  * Error codes (connreg_strerror describes each)
  *   -EINVAL        NULL argument, id_len 0, bad name, bad configuration
+ *   -E2BIG         a config whose `size` is larger than this library's and
+ *                  whose unknown tail is not zero (a newer header's feature)
  *   -ENAMETOOLONG  id longer than the registry's key_max
  *   -ENOENT        no such id (lookups, updates) or no such segment (open)
  *   -EEXIST        connreg_create: the name is taken
@@ -59,8 +61,8 @@ extern "C" {
 #define CONNREG_API
 #endif
 
-#define CONNREG_VERSION_MAJOR 0
-#define CONNREG_VERSION_MINOR 1
+#define CONNREG_VERSION_MAJOR 1
+#define CONNREG_VERSION_MINOR 0
 
 /* Longest connection id a registry can be configured for (key_max). */
 #define CONNREG_KEY_MAX_LIMIT 4096u
@@ -83,14 +85,30 @@ extern "C" {
 /* Process-local handle to an attached segment. */
 typedef struct connreg connreg_t;
 
+/*
+ * Sized structs. connreg_config_t and connreg_stats_t open with a `size`
+ * field, like perf_event_attr: the caller sets it to sizeof the struct its
+ * header declares, or leaves it 0, which means CONNREG_*_SIZE_VER0 (the
+ * struct of this header's major version; so a zeroed struct always
+ * works). A library older than the caller's header reads only the prefix
+ * it knows and refuses a config whose unknown tail is not all zero
+ * (-E2BIG); a newer library fills only the caller's `size` bytes of stats.
+ * Fields are only ever appended.
+ */
+#define CONNREG_CONFIG_SIZE_VER0 32u
+#define CONNREG_STATS_SIZE_VER0 136u
+
 typedef struct connreg_config {
-	uint64_t capacity;    /* live connection ids the segment must hold; > 0 */
+	uint32_t size;        /* sizeof(connreg_config_t), or 0 for CONNREG_CONFIG_SIZE_VER0 */
 	uint32_t key_max;     /* longest connection id in bytes; 0 selects 64 */
+	uint64_t capacity;    /* live connection ids the segment must hold; > 0 */
 	uint32_t mode;        /* permission bits of a new segment; 0 selects 0600.
-	                       * Every attached process, readers too, writes its
-	                       * reader slot: a uid needs read and write. */
+	                       * Every attached process, readers too, holds a
+	                       * reader slot in the segment: a uid needs read and
+	                       * write. */
 	uint32_t max_threads; /* reader slots: threads attached at once; 0 selects 512 */
 	uint32_t flags;       /* CONNREG_TRANSPORT_IS_PID or 0; unknown bits: -EINVAL */
+	uint32_t reserved0;   /* must be 0 */
 	/* more fields may follow; a zeroed field always selects its default */
 } connreg_config_t;
 
@@ -208,26 +226,38 @@ CONNREG_API int connreg_foreach(connreg_t *reg,
 				void *arg);
 
 typedef struct connreg_stats {
+	uint32_t size;         /* in: sizeof(connreg_stats_t), or 0 for CONNREG_STATS_SIZE_VER0;
+	                        * out: the bytes the library filled */
+	uint32_t layout_version;
 	uint64_t capacity;     /* configured live-id limit */
 	uint64_t live;         /* live ids */
 	uint64_t free;         /* entries ready for use */
 	uint64_t retired;      /* entries waiting for (or past) a grace period */
 	uint64_t tombstones;   /* index slots freed by unregister, reusable */
 	uint64_t epoch;        /* current grace-period epoch */
+	uint64_t safe_epoch;   /* entries retired before this epoch are reusable */
 	uint32_t readers;      /* reader slots claimed by threads */
 	uint32_t max_probe;    /* most buckets any lookup may visit */
-	/* more may follow */
 	uint64_t entries;      /* entry pool size (capacity + slack) */
 	uint64_t buckets;      /* index buckets (7 slots each) */
 	uint64_t segment_size; /* bytes */
 	uint32_t key_max;
-	uint32_t layout_version;
 	uint32_t max_threads;  /* reader slots */
 	uint32_t flags;        /* creation flags */
-	uint64_t safe_epoch;   /* entries retired before this epoch are reusable */
+	uint32_t reserved0;
+	/* Counters since the registry was created, summed over every process: */
+	uint64_t writer_eagain;   /* writer calls that returned -EAGAIN (stalled
+	                           * reclamation, stopped lock holder, no slot) */
+	uint64_t slots_recovered; /* reader slots of dead threads taken back */
+	uint64_t grace_periods;   /* grace periods completed */
+	/* more may follow */
 } connreg_stats_t;
 
-/* A snapshot of the counters (each read on its own, while writers run). */
+/*
+ * A snapshot of the counters (each read on its own, while writers run).
+ * Set st->size first (see "Sized structs"); returns 0, -EINVAL (NULL, or
+ * a non-zero size below CONNREG_STATS_SIZE_VER0), -ECHILD.
+ */
 CONNREG_API int connreg_stats(connreg_t *reg, connreg_stats_t *st);
 
 /*

@@ -164,8 +164,12 @@ static int cr_count_admit_exact(struct connreg *reg, struct cr_thread *t)
 		pthread_mutex_consistent(mu);
 		rc = 0;
 	}
+	if (rc == ETIMEDOUT) {
+		cr_counter_bump(&reg->hdr->ctr_writer_eagain);
+		return -EAGAIN;
+	}
 	if (rc)
-		return rc == ETIMEDOUT ? -EAGAIN : -rc;
+		return -rc;
 	CR_FAULT();
 	/* ORD-9: acquire, as in cr_count_admit. */
 	uint64_t n = atomic_load_explicit(hint, memory_order_acquire);

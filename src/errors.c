@@ -20,6 +20,9 @@ const char *connreg_strerror(int err)
 		return "EEXIST: a registry with this name already exists";
 	case -ENOSPC:
 		return "ENOSPC: registry full: capacity ids are live";
+	case -E2BIG:
+		return "E2BIG: the config struct carries fields this library does not know "
+		       "(built against a newer connreg.h)";
 	case -EPROTO:
 		return "EPROTO: segment is not a valid connreg registry (bad magic, version, "
 		       "layout or size, or never finished initialising)";

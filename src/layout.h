@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #define CR_MAGIC		0x314745524e4e4f43ull	/* "CONNREG1" little-endian */
-#define CR_LAYOUT_VERSION	1u
+#define CR_LAYOUT_VERSION	2u
 #define CR_READY		0x59444552u		/* "REDY": creator finished */
 #define CR_CACHELINE		64u
 #define CR_REGION_ALIGN		4096u
@@ -271,6 +271,15 @@ struct cr_header {
 	 * ledgers (robust, process-shared; never taken by readers or updates).
 	 */
 	alignas(CR_CACHELINE) struct cr_stripe count_mu;
+
+	/*
+	 * Operator counters (connreg_stats), bumped only on slow paths; one
+	 * line of their own so no lookup ever shares it.
+	 */
+	alignas(CR_CACHELINE) _Atomic uint64_t ctr_writer_eagain;
+	_Atomic uint64_t ctr_slots_recovered;
+	_Atomic uint64_t ctr_grace_periods;
+	uint8_t pad5[CR_CACHELINE - 24];
 };
 _Static_assert(offsetof(struct cr_header, secret) == 2 * CR_CACHELINE, "secret after line 1");
 _Static_assert(offsetof(struct cr_header, epoch) % CR_CACHELINE == 0, "epoch on its own line");
@@ -292,11 +301,19 @@ static inline uint32_t cr_layout_signature(void)
 		sizeof(struct cr_stripe), sizeof(pthread_mutex_t), sizeof(struct cr_entry),
 		offsetof(struct cr_header, epoch), offsetof(struct cr_header, safe_epoch),
 		offsetof(struct cr_header, live_hint), offsetof(struct cr_header, rslot_hwm),
+		offsetof(struct cr_header, ctr_writer_eagain),
 		CR_BUCKET_SLOTS, CR_CACHELINE, CR_SECRET_SIZE,
 	};
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
 		s = (s ^ parts[i]) * 0x100000001b3ull;
 	return (uint32_t)(s ^ (s >> 32));
+}
+
+/* Bump an operator counter (slow paths only). */
+static inline void cr_counter_bump(_Atomic uint64_t *ctr)
+{
+	/* Relaxed: a statistic; it orders nothing. */
+	atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
 }
 
 /*

@@ -80,6 +80,7 @@ int cr_entry_alloc(struct connreg *reg, struct cr_thread *t, uint32_t *idx)
 			deadline = now + CONNREG_RECLAIM_WAIT_MS;
 		} else if (now >= deadline) {
 			t->alloc_cursor = cur;
+			cr_counter_bump(&reg->hdr->ctr_writer_eagain);
 			return -EAGAIN;
 		}
 		struct timespec nap = { 0, 100 * 1000 };

@@ -191,6 +191,7 @@ static void cr_slot_recover(struct connreg *reg, uint32_t i, uint64_t dead_owner
 		return;
 	CR_FAULT();
 	cr_pool_recover_slot(reg, i);
+	cr_counter_bump(&reg->hdr->ctr_slots_recovered);
 	CR_FAULT();
 	/* Release: the settled states are visible before the slot can be claimed again. */
 	atomic_store_explicit(&s->w_old, CR_IDX_NONE, memory_order_relaxed);
@@ -257,6 +258,7 @@ static int cr_slot_claim(struct connreg *reg, uint32_t *out)
 		if (cr_slots_reap_dead(reg) == 0)
 			break;
 	}
+	cr_counter_bump(&reg->hdr->ctr_writer_eagain);
 	return -EAGAIN;
 }
 
@@ -428,5 +430,6 @@ uint64_t cr_gp_poll(struct connreg *reg, struct cr_thread *self)
 								   memory_order_release,
 								   memory_order_relaxed))
 		;
+	cr_counter_bump(&h->ctr_grace_periods);
 	return cur > min ? cur : min;
 }

@@ -50,9 +50,36 @@ static void cr_nap_ms(unsigned ms)
 
 #define CR_KNOWN_FLAGS CONNREG_TRANSPORT_IS_PID
 
-static int cr_params_from_config(const connreg_config_t *cfg, struct cr_params *p,
-				 uint32_t *mode)
+_Static_assert(sizeof(connreg_config_t) == CONNREG_CONFIG_SIZE_VER0,
+	       "connreg_config_t grew: add CONNREG_CONFIG_SIZE_VER1, keep VER0");
+
+/*
+ * Copy the caller's config (of the size it declares) into a zeroed struct
+ * of ours: a shorter one leaves our newer fields at their defaults; a
+ * longer one may only carry zeros past what we know.
+ */
+static int cr_config_normalize(const connreg_config_t *in, connreg_config_t *out)
 {
+	size_t n = in->size ? in->size : CONNREG_CONFIG_SIZE_VER0;
+
+	if (n < CONNREG_CONFIG_SIZE_VER0)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	memcpy(out, in, n < sizeof(*out) ? n : sizeof(*out));
+	for (size_t i = sizeof(*out); i < n; i++)
+		if (((const uint8_t *)in)[i] != 0)
+			return -E2BIG;
+	return out->reserved0 ? -EINVAL : 0;
+}
+
+static int cr_params_from_config(const connreg_config_t *user, struct cr_params *p,
+				 uint32_t *mode, uint32_t *flags)
+{
+	connreg_config_t c, *cfg = &c;
+	int rc = cr_config_normalize(user, &c);
+
+	if (rc)
+		return rc;
 	if (cfg->capacity == 0 || cfg->capacity > CONNREG_CAPACITY_LIMIT)
 		return -EINVAL;
 	if (cfg->key_max > CONNREG_KEY_MAX_LIMIT || cfg->max_threads > CR_MAX_RSLOTS ||
@@ -62,6 +89,7 @@ static int cr_params_from_config(const connreg_config_t *cfg, struct cr_params *
 	p->key_max = cfg->key_max ? cfg->key_max : CR_DEFAULT_KEY_MAX;
 	p->n_rslots = cfg->max_threads ? cfg->max_threads : CR_DEFAULT_RSLOTS;
 	*mode = cfg->mode ? cfg->mode : CR_DEFAULT_MODE;
+	*flags = cfg->flags;
 	return 0;
 }
 
@@ -152,14 +180,14 @@ int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **ou
 {
 	struct cr_params p;
 	struct cr_geometry g;
-	uint32_t mode;
+	uint32_t mode, flags;
 	uint8_t *base;
 	bool light;
 	int fd, rc;
 
 	if (!name || !cfg || !out || !cr_name_valid(name))
 		return -EINVAL;
-	rc = cr_params_from_config(cfg, &p, &mode);
+	rc = cr_params_from_config(cfg, &p, &mode, &flags);
 	if (rc)
 		return rc;
 	rc = cr_geometry_compute(&p, &g);
@@ -186,7 +214,7 @@ int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **ou
 	h->magic = CR_MAGIC;
 	h->layout_version = CR_LAYOUT_VERSION;
 	h->layout_sig = cr_layout_signature();
-	h->flags = cfg->flags;
+	h->flags = flags;
 	h->params = p;
 	h->geo = g;
 	rc = cr_fill_secret(h->secret);

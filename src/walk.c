@@ -62,13 +62,24 @@ int connreg_foreach(connreg_t *reg,
 	return rc;
 }
 
-int connreg_stats(connreg_t *reg, connreg_stats_t *st)
+_Static_assert(sizeof(connreg_stats_t) == CONNREG_STATS_SIZE_VER0,
+	       "connreg_stats_t grew: add CONNREG_STATS_SIZE_VER1, keep VER0");
+
+int connreg_stats(connreg_t *reg, connreg_stats_t *user)
 {
 	struct cr_header *h;
+	connreg_stats_t full, *st = &full;
 	uint32_t hwm, max_bound = 0;
+	size_t n;
 
-	if (!reg || !st)
+	if (!reg || !user)
 		return -EINVAL;
+	/* Fill only as many bytes as the caller's header declared (connreg.h, "Sized structs"). */
+	n = user->size ? user->size : CONNREG_STATS_SIZE_VER0;
+	if (n < CONNREG_STATS_SIZE_VER0)
+		return -EINVAL;
+	if (n > sizeof(full))
+		n = sizeof(full);
 	/* Process-local word, set by our own atfork handler. */
 	if (atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) != reg->fork_gen)
 		return -ECHILD;
@@ -111,6 +122,12 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *st)
 	st->layout_version = CR_LAYOUT_VERSION;
 	st->max_threads = reg->n_rslots;
 	st->flags = reg->flags;
+	/* Relaxed: statistics. */
+	st->writer_eagain = atomic_load_explicit(&h->ctr_writer_eagain, memory_order_relaxed);
+	st->slots_recovered = atomic_load_explicit(&h->ctr_slots_recovered, memory_order_relaxed);
+	st->grace_periods = atomic_load_explicit(&h->ctr_grace_periods, memory_order_relaxed);
+	st->size = (uint32_t)n;
+	memcpy(user, st, n);
 	return 0;
 }
 

@@ -254,7 +254,7 @@ static void fz_exercise(connreg_t *r, const uint8_t (*ids)[16], const size_t *le
 	uint64_t btr[FZ_MAX_IDS + sizeof fz_ids / sizeof fz_ids[0]];
 	int brc[FZ_MAX_IDS + sizeof fz_ids / sizeof fz_ids[0]];
 	size_t nb = 0, count = 0;
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	uint64_t v;
 
 	(void)connreg_check(r, fz_report, &count);

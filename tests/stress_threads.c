@@ -160,7 +160,7 @@ static void *walker(void *arg)
 	}
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		unsigned n = 0;
-		connreg_stats_t st;
+		connreg_stats_t st = { .size = sizeof(st) };
 
 		if (connreg_foreach(reg_b, count_one, &n) != 0 || n > IDS)
 			FAIL("foreach visited %u ids", n);

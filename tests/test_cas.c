@@ -91,7 +91,7 @@ Test(cas, absent_id_returns_ENOENT_and_inserts_nothing)
 	cr_assert_eq(connreg_cas_transport(r, "abcd", 4, 1, 2, NULL), -ENOENT);
 	x_expect_value(r, "abc", 3, 1);
 
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	cr_assert_eq(connreg_stats(r, &st), 0);
 	cr_assert_eq(st.live, 1, "live = %" PRIu64 " after failed cas calls, want 1", st.live);
 	connreg_close(r);

@@ -263,7 +263,7 @@ static uint64_t api_get(const char *name, const void *id, size_t len, int *rc)
 static uint64_t live_count(const char *name)
 {
 	connreg_t *r = open_reg(name);
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 
 	cr_assert_eq(connreg_stats(r, &st), 0);
 	connreg_close(r);
@@ -575,7 +575,7 @@ Test(cli, create_with_options_then_unlink)
 	proc_free(&p);
 
 	connreg_t *r = open_reg(name);
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	cr_assert_eq(connreg_stats(r, &st), 0);
 	connreg_close(r);
 	cr_expect_eq(st.capacity, 50);

@@ -144,7 +144,7 @@ Test(foreach, visits_every_live_id_exactly_once_with_its_value)
 		}
 	}
 	cr_assert_eq(v.total, live, "walk called back %zu times for %zu live ids", v.total, live);
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	cr_assert_eq(connreg_stats(r, &st), 0);
 	cr_assert_eq(st.live, live);
 	visits_free(&v);

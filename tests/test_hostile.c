@@ -1098,7 +1098,7 @@ Test(hostile, bad_api_arguments_give_clear_errors_and_change_nothing)
 	cr_assert_eq(btr[5], items[5].transport);
 
 	/* ---- whole-registry functions ---- */
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	uint64_t removed = 99;
 	cr_assert_eq(connreg_foreach(NULL, h_never, NULL), -EINVAL);
 	cr_assert_eq(connreg_foreach(r, NULL, NULL), -EINVAL);

@@ -22,7 +22,7 @@ Test(ledger, shares_past_int32_still_sum_to_the_exact_live_count)
 	char name[T_NAME_BUF];
 	connreg_config_t cfg = t_cfg(16, 0, 4);
 	connreg_t *r;
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	uint8_t id[T_ID_LEN];
 
 	t_name(name, "ledger");

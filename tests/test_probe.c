@@ -55,7 +55,7 @@ static void pb_ids_at_home0(const char *name, char ids[][16], int n)
 
 static uint32_t pb_max_probe(connreg_t *r)
 {
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 
 	cr_assert_eq(connreg_stats(r, &st), 0);
 	return st.max_probe;

@@ -68,7 +68,7 @@ Test(reap, transport_of_a_pid_that_never_existed_is_reaped)
 	cr_assert_eq(connreg_register(r, "never", 5, NEVER_PID), 0);
 	cr_assert_eq(connreg_reap(r, NULL), 0);
 	x_expect_absent(r, "never", 5);
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	cr_assert_eq(connreg_stats(r, &st), 0);
 	cr_assert_eq(st.live, 1);
 	X_ASSERT_CHECK_CLEAN(r);
@@ -229,7 +229,7 @@ Test(reap, removes_exactly_the_ids_of_dead_transport_processes)
 	x_expect_value(r, "parent-0", 8, me);
 	x_expect_value(r, "parent-1", 8, me | (7ull << 33));
 	cr_assert_eq(reap_ok(r), 0, "a second reap removed more");
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	cr_assert_eq(connreg_stats(r, &st), 0);
 	cr_assert_eq(st.live, (uint64_t)(RC_CHILDREN - dead) * RC_IDS + 2);
 
@@ -382,7 +382,7 @@ Test(reap, concurrent_reap_never_removes_ids_of_a_live_reregistering_process)
 	uint64_t removed = reap_ok(r);
 	cr_assert_eq(removed, RR_IDS, "after the child exited reap removed %" PRIu64 ", want %d",
 		     removed, RR_IDS);
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	cr_assert_eq(connreg_stats(r, &st), 0);
 	cr_assert_eq(st.live, 0);
 	X_ASSERT_CHECK_CLEAN(r);

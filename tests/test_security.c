@@ -397,7 +397,7 @@ static size_t sec_keyed_homes(const struct cr_header *h, const struct sec_ids *s
 Test(security, ids_colliding_under_an_unkeyed_hash_spread_under_the_secret)
 {
 	char name[T_NAME_BUF];
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	struct cr_header h;
 	uint64_t tried = 0, t0 = t_now_ms();
 	uint32_t nb = (uint32_t)((2 * SEC_CAPACITY + CR_BUCKET_SLOTS - 1) / CR_BUCKET_SLOTS);
@@ -428,7 +428,7 @@ Test(security, ids_colliding_under_an_unkeyed_hash_spread_under_the_secret)
 Test(security, ids_colliding_under_a_trivial_hash_spread_too)
 {
 	char name[T_NAME_BUF];
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 
 	struct sec_ids s = sec_craft_permutations();
 	t_name(name, "perm");

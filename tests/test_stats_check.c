@@ -14,7 +14,7 @@ TestSuite(readers, .fini = t_cleanup_names, .timeout = 60);
 
 static connreg_stats_t get_stats(connreg_t *r)
 {
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	memset(&st, 0xa5, sizeof st);
 	int rc = connreg_stats(r, &st);
 	cr_assert_eq(rc, 0, "connreg_stats = %d", rc);
@@ -223,7 +223,7 @@ Test(stats, null_arguments_return_EINVAL)
 {
 	char name[T_NAME_BUF];
 	connreg_t *r = x_make(name, "st-null", 16, 0, 0, 0);
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	cr_assert_eq(connreg_stats(NULL, &st), -EINVAL);
 	cr_assert_eq(connreg_stats(r, NULL), -EINVAL);
 	connreg_close(r);
@@ -231,7 +231,7 @@ Test(stats, null_arguments_return_EINVAL)
 
 static int st_echild_child(void *arg)
 {
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	int a = connreg_stats(arg, &st);
 	int b = connreg_check(arg, NULL, NULL);
 	return (a == -ECHILD ? 0 : 1) | (b == -ECHILD ? 0 : 2);

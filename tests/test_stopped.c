@@ -182,7 +182,7 @@ Test(stopped, stopped_reader_lets_inserts_reach_capacity_then_bounded_EAGAIN)
 	const uint32_t cap = 2000;
 	connreg_config_t cfg = t_cfg(cap, 0, 0);
 	connreg_t *r;
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	uint8_t id[T_ID_LEN];
 	struct sw_args *a = t_shared(sizeof(*a));
 	struct sr_find f = { 0, 0 };

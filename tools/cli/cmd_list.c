@@ -145,7 +145,7 @@ static int run_dump(const struct cli_command *self, int argc, char **argv)
 {
 	char name[CLI_NAME_SIZE];
 	struct dump_state d;
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	struct cli_args a;
 	connreg_t *reg;
 	int rc;

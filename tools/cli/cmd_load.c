@@ -200,7 +200,7 @@ static int run_load(const struct cli_command *self, int argc, char **argv)
 {
 	char name[CLI_NAME_SIZE];
 	struct input in = { 0 };
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	struct cli_args a;
 	struct load *l;
 	int rc, fd;

@@ -103,7 +103,7 @@ static int run_stat(const struct cli_command *self, int argc, char **argv)
 {
 	char name[CLI_NAME_SIZE];
 	struct reader_list rl = { 0 };
-	connreg_stats_t st;
+	connreg_stats_t st = { .size = sizeof(st) };
 	struct cli_args a;
 	connreg_t *reg;
 	int rc;
