@@ -10,7 +10,9 @@
 
 #include "count.h"
 #include "index.h"
+#include "owner.h"
 #include "rcu.h"
+#include "recover.h"
 
 int connreg_readers(connreg_t *reg, int (*fn)(const connreg_reader_t *r, void *arg), void *arg)
 {
@@ -35,10 +37,11 @@ int connreg_readers(connreg_t *reg, int (*fn)(const connreg_reader_t *r, void *a
 		if (o == 0)
 			continue;
 		r.slot = i;
-		r.pid = (int32_t)(uint32_t)o;
+		r.pid = (int32_t)s->pid;
 		r.tid = s->tid;
-		r.alive = !cr_owner_dead(o & ~(1ull << 63));
-		r.epoch = atomic_load_explicit(&s->epoch, memory_order_relaxed);	/* display only */
+		/* Display only; read before the liveness probe, which recovers a dead owner's slot. */
+		r.epoch = atomic_load_explicit(&s->epoch, memory_order_relaxed);
+		r.alive = cr_slot_owner_alive(reg, i);
 		rc = fn(&r, arg);
 		if (rc)
 			return rc;
@@ -130,11 +133,7 @@ static void cr_check_entries(struct cr_checker *c, const uint8_t *seen)
 			cr_problem(c, "entry %u retired at epoch %llu, after the current epoch %llu", i,
 				   (unsigned long long)pay, (unsigned long long)epoch);
 		if (kind == CR_ST_OWNED) {
-			uint64_t o = pay < reg->n_rslots ?
-				/* Relaxed: a diagnostic snapshot. */
-				atomic_load_explicit(&reg->rslots[pay].owner, memory_order_relaxed) : 0;
-
-			if (o == 0 || cr_owner_dead(o & ~(1ull << 63)))
+			if (pay >= reg->n_rslots || !cr_slot_owner_alive(reg, (uint32_t)pay))
 				cr_problem(c, "entry %u is owned by reader slot %llu, whose thread is gone", i,
 					   (unsigned long long)pay);
 		}
@@ -162,9 +161,9 @@ static void cr_check_header(struct cr_checker *c)
 		if (e > epoch)
 			cr_problem(c, "reader slot %u: epoch %llu is ahead of the global epoch", i,
 				   (unsigned long long)e);
-		if (o != 0 && cr_owner_dead(o & ~(1ull << 63)))
-			cr_problem(c, "reader slot %u: owner pid %u has exited (stale slot)", i,
-				   (uint32_t)o);
+		if (o != 0 && !cr_slot_owner_alive(c->reg, i))
+			cr_problem(c, "reader slot %u: owner (pid %u in its namespace) is gone (stale slot)",
+				   i, c->reg->rslots[i].pid);
 		else if (o == 0 && e != 0)
 			cr_problem(c, "reader slot %u: free but marked inside a lookup", i);
 	}
@@ -199,7 +198,9 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 				live_slots++;
 				cr_check_slot(&c, b, i, v, seen);
 			} else if (v != CR_SLOT_EMPTY && v != CR_SLOT_TOMB &&
-				   !(cr_slot_is_tomb(v) && v - 2 < reg->n_rslots)) {
+				   !(cr_slot_is_tomb(v) && (uint32_t)(v >> 32) % 2 == 0 &&
+				     (v & 0xffffffffull) >= 2 &&
+				     cr_slot_tomb_maker(v) < reg->n_rslots)) {
 				cr_problem(&c, "bucket %u slot %u: invalid value %#llx", b, i,
 					   (unsigned long long)v);
 			}

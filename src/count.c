@@ -8,7 +8,7 @@
 #include "clock.h"
 #include "count.h"
 #include "index.h"
-#include "rcu.h"
+#include "owner.h"
 #include "fault.h"
 
 static void cr_ledger_store(struct cr_rslot *s, uint32_t delta, uint32_t pend)
@@ -35,9 +35,16 @@ void cr_count_begin_insert(struct cr_thread *t, uint32_t entry)
 	cr_ledger_store(t->slot, cr_own_delta(t) + 1u, 1u + entry);
 }
 
-void cr_count_begin_remove(struct cr_thread *t, uint32_t pos)
+uint64_t cr_count_begin_remove(struct cr_thread *t, uint32_t pos)
 {
+	/* Relaxed: we are the only writer of our own slot's tomb word. */
+	uint64_t prev = atomic_load_explicit(&t->slot->tomb, memory_order_relaxed);
+	uint64_t tomb = cr_slot_tomb_by(t->slot_idx, (prev >> CR_TOMB_SEQ_SHIFT) + 1);
+
+	/* Relaxed: published by the release ledger store that follows (ORD-7). */
+	atomic_store_explicit(&t->slot->tomb, tomb, memory_order_relaxed);
 	cr_ledger_store(t->slot, cr_own_delta(t) - 1u, CR_PEND_DEL | pos);
+	return tomb;
 }
 
 void cr_count_commit(struct cr_thread *t)
@@ -90,8 +97,11 @@ static bool cr_insert_landed(struct connreg *reg, uint32_t s, uint32_t e, uint32
  * Net delta of slot s with its pending operation settled. A removal counts
  * as done only once its tomb is in place; an insert counts as done unless
  * its thread is dead and never published (a live inserter may still).
+ * owner_dead: the caller is recovering s (it holds s's liveness lock, so a
+ * liveness probe would answer "alive" for its own hold).
  */
-static uint32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, uint32_t hwm)
+static uint32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, uint32_t hwm,
+				  bool owner_dead)
 {
 	uint32_t d = cr_ledger_delta(l);	/* modulo 2^32 */
 	uint32_t pend = cr_ledger_pend(l);
@@ -104,20 +114,18 @@ static uint32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, u
 			/* Acquire: pairs with the tomb CAS (seq_cst). */
 			atomic_load_explicit(&reg->index[pos / CR_BUCKET_SLOTS].slot[pos % CR_BUCKET_SLOTS],
 					     memory_order_acquire) : 0;
+		/* ORD-7: the tomb word was stored before the ledger we read with acquire. */
+		uint64_t tomb = atomic_load_explicit(&reg->rslots[s].tomb, memory_order_relaxed);
 
-		/* Only slot s writes tomb_by(s), and inserts never reuse it while pending. */
-		return v == cr_slot_tomb_by(s) ? d : d + 1u;
+		/* Only slot s writes its tombs, each unique, and inserts never reuse one while pending. */
+		return v == tomb ? d : d + 1u;
 	}
-	/* Acquire: the owner word that claimed this slot (pairs with cr_slot_claim). */
-	uint64_t owner = atomic_load_explicit(&reg->rslots[s].owner, memory_order_acquire);
-
 	/*
-	 * A live inserter may still publish: count it. Our own process is
-	 * alive without asking the kernel (an insert at capacity sums with
-	 * its own pending insert in the ledgers). A slot under recovery
-	 * (bit 63) belongs to a dead thread by definition.
+	 * A live inserter may still publish: count it. The liveness lock
+	 * answers (owner.h); our own thread's hold reads as alive too (an
+	 * insert at capacity sums with its own pending insert).
 	 */
-	if (owner != 0 && !(owner >> 63) && (cr_owner_is_self(owner) || !cr_owner_dead(owner)))
+	if (!owner_dead && cr_slot_owner_alive(reg, s))
 		return d;
 	return cr_insert_landed(reg, s, pend - 1u, hwm) ? d : d - 1u;
 }
@@ -139,7 +147,7 @@ static uint64_t cr_ledger_sum(struct connreg *reg)
 		/* ORD-7: acquire pairs with cr_ledger_store. */
 		uint64_t l = atomic_load_explicit(&reg->rslots[s].ledger, memory_order_acquire);
 
-		sum += cr_ledger_resolve(reg, s, l, hwm);
+		sum += cr_ledger_resolve(reg, s, l, hwm, false);
 	}
 	return sum;
 }
@@ -239,15 +247,17 @@ void cr_count_recover_slot(struct connreg *reg, uint32_t slot_idx)
 
 	if (cr_ledger_pend(l) == CR_PEND_NONE)
 		return;
-	cr_ledger_store(s, cr_ledger_resolve(reg, slot_idx, l, cr_hwm(reg)), CR_PEND_NONE);
+	cr_ledger_store(s, cr_ledger_resolve(reg, slot_idx, l, cr_hwm(reg), true), CR_PEND_NONE);
 }
 
 bool cr_count_tomb_reusable(struct connreg *reg, uint64_t v, uint32_t pos)
 {
-	if (v < 2 || v - 2 >= reg->n_rslots)
+	uint32_t maker = cr_slot_tomb_maker(v);
+
+	if (maker >= reg->n_rslots)
 		return true;
 	/* ORD-7: acquire pairs with cr_ledger_store of the tomb's maker. */
-	uint64_t l = atomic_load_explicit(&reg->rslots[v - 2].ledger, memory_order_acquire);
+	uint64_t l = atomic_load_explicit(&reg->rslots[maker].ledger, memory_order_acquire);
 
 	return cr_ledger_pend(l) != (CR_PEND_DEL | pos);
 }

@@ -19,7 +19,8 @@
 
 /* Ledger transitions of the calling thread (single writer of its slot). */
 void cr_count_begin_insert(struct cr_thread *t, uint32_t entry);
-void cr_count_begin_remove(struct cr_thread *t, uint32_t pos);
+/* Returns the tomb (unique to this removal) that the removing CAS must write. */
+uint64_t cr_count_begin_remove(struct cr_thread *t, uint32_t pos);
 void cr_count_commit(struct cr_thread *t);
 void cr_count_abort(struct cr_thread *t);
 

@@ -15,13 +15,21 @@
 
 struct connreg;
 
-/* A thread's claim on a reader slot through one handle. */
+/*
+ * A thread's claim on a reader slot through one handle. Owned by that
+ * thread: it holds a liveness token (owner.h), and only it can let go of
+ * it, so only it frees the record (thread.c).
+ */
 struct cr_thread {
 	struct connreg *reg;
 	struct cr_rslot *slot;
 	uint32_t slot_idx;
+	uint32_t token;			/* the liveness token this thread holds for it */
 	uint32_t alloc_cursor;		/* where this thread's next entry scan starts */
+	uint64_t handle_gen;		/* reg->handle_gen when claimed */
+	bool orphaned;			/* handle closed by another thread (under threads_mu) */
 	struct cr_thread *next;		/* reg->threads list, under reg->threads_mu */
+	struct cr_thread *tnext;	/* the owning thread's list of records */
 };
 
 struct connreg {
@@ -41,18 +49,29 @@ struct connreg {
 	/* Writers and maintenance. */
 	_Atomic uint64_t *states;
 	struct cr_rslot *rslots;
+	struct cr_token *tokens;
 	struct cr_stripe *stripes;
 	uint32_t n_rslots;
+	uint32_t n_tokens;
 	uint32_t n_stripes;
 	uint32_t flags;			/* CONNREG_TRANSPORT_IS_PID */
 	uint64_t capacity;
 	uint8_t *base;
 	uint64_t size;
 
-	pthread_key_t tls_key;
+	/*
+	 * Lifetime: one reference for the user (dropped by connreg_close)
+	 * and one per thread record, whose thread holds a liveness lock in
+	 * the mapping: the segment stays mapped until the last holder lets
+	 * go, since unmapping a held robust mutex corrupts glibc's list.
+	 */
+	_Atomic uint32_t refs;
 	pthread_mutex_t threads_mu;
-	struct cr_thread *threads;
+	struct cr_thread *threads;	/* records not yet orphaned */
 };
+
+/* Drop a reference; the last one unmaps and frees the handle (segment.c). */
+void cr_handle_put(struct connreg *reg);
 
 static inline struct cr_entry *cr_entry_at(const struct connreg *reg, uint32_t idx)
 {

@@ -10,6 +10,8 @@
  *   header   struct cr_header           identity, parameters, hot shared words
  *   index    struct cr_bucket[n_buckets] open-addressed hash of (fingerprint, entry idx)
  *   rslots   struct cr_rslot[n_rslots]   one per attached thread: reader epoch, owner
+ *   tokens   struct cr_token[n_tokens]   liveness tokens: robust mutexes, each
+ *                                        held by a live thread (owner.h)
  *   stripes  struct cr_stripe[n_stripes] robust process-shared mutexes for inserts
  *   states   uint64_t[n_entries]         lifecycle word of each entry (see CR_ST_*)
  *   entries  n_entries * entry_stride    struct cr_entry + key bytes
@@ -45,15 +47,21 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to b
 /*                                                                     */
 /* Slot encoding (uint64_t):                                           */
 /*   0                      EMPTY: never used; ends every probe        */
-/*   1                      TOMB: free for inserts                     */
-/*   2 + s                  TOMB left by reader slot s's unregister;   */
+/*   fp << 32 | entry idx   LIVE: fp = hash >> 32 | 1 is odd, so bit 32 */
+/*                          is set in every LIVE value and no other    */
+/*   seq << 33 | (2 + s)    TOMB left by reader slot s's seq-th removal */
+/*                          (bit 32 clear); unique per removal, so an  */
+/*                          insert's CAS from a tomb it checked cannot */
+/*                          hit a later tomb of the same slot (ABA);   */
 /*                          not reused while s's ledger names it       */
-/*   fp << 32 | entry idx   LIVE, fp != 0 (fp = hash >> 32 | 1)         */
+/*   1                      TOMB of no slot (free for inserts)         */
 /* A slot never returns to EMPTY, so an EMPTY slot ends a probe.       */
 /* ------------------------------------------------------------------ */
 #define CR_BUCKET_SLOTS		7u
 #define CR_SLOT_EMPTY		0ull
 #define CR_SLOT_TOMB		1ull
+#define CR_SLOT_LIVE_BIT	(1ull << 32)
+#define CR_TOMB_SEQ_SHIFT	33
 
 /* ctl word: the probe bound (low 16 bits; the rest is reserved, zero). */
 #define CR_BOUND_MASK		0xffffu
@@ -89,16 +97,25 @@ static inline uint32_t cr_slot_idx(uint64_t v)
 }
 static inline int cr_slot_is_live(uint64_t v)
 {
-	return cr_slot_fp(v) != 0;
+	return (v & CR_SLOT_LIVE_BIT) != 0;
 }
-static inline uint64_t cr_slot_tomb_by(uint32_t rslot)
+/* The tomb of reader slot rslot's removal number seq (31 bits, wrapping). */
+static inline uint64_t cr_slot_tomb_by(uint32_t rslot, uint64_t seq)
 {
-	return 2ull + rslot;
+	return (seq << CR_TOMB_SEQ_SHIFT) | (2ull + rslot);
 }
 static inline int cr_slot_is_tomb(uint64_t v)
 {
-	return v != CR_SLOT_EMPTY && cr_slot_fp(v) == 0;
+	return v != CR_SLOT_EMPTY && !cr_slot_is_live(v);
 }
+/* Reader slot that made tomb v, or UINT32_MAX for the plain TOMB. */
+static inline uint32_t cr_slot_tomb_maker(uint64_t v)
+{
+	uint32_t lo = (uint32_t)v;
+
+	return lo >= 2 ? lo - 2 : UINT32_MAX;
+}
+_Static_assert(CR_SLOT_LIVE_BIT == (1ull << 32), "fp's low bit is bit 32 of a slot");
 
 /* ------------------------------------------------------------------ */
 /* Entry state words: kind:2 | gen:14 | payload:48                     */
@@ -144,9 +161,16 @@ struct cr_entry {
 	uint32_t key_len;
 	/* CONNREG_TRANSPORT_IS_PID: start time (low 31 bits) of the transport pid, else 0. */
 	uint32_t pid_start;
+	/*
+	 * CONNREG_TRANSPORT_IS_PID: the registering process's pid namespace
+	 * (inode of /proc/self/ns/pid), in which the pid means something; 0
+	 * when unknown. Reap never judges a pid from another namespace.
+	 */
+	uint32_t pid_ns;
+	uint32_t reserved;
 	uint8_t key[];		/* key_max bytes */
 };
-_Static_assert(sizeof(struct cr_entry) == 16, "entry header is 16 bytes");
+_Static_assert(sizeof(struct cr_entry) == 24, "entry header is 24 bytes");
 
 /* ------------------------------------------------------------------ */
 /* Reader slots: one cache line per attached thread.                   */
@@ -156,13 +180,18 @@ _Static_assert(sizeof(struct cr_entry) == 16, "entry header is 16 bytes");
 struct cr_rslot {
 	/* 0: outside any read-side section; else the global epoch at entry. */
 	_Atomic uint64_t epoch;
-	/* 0: free; else owner identity: pid | (start time & 0xffffffff) << 32. */
+	/*
+	 * 0: free; else CR_OWNER_CLAIMED | the index of the liveness token
+	 * its thread holds. Whether that thread lives is judged by the token
+	 * (owner.h), never by a pid.
+	 */
 	_Atomic uint64_t owner;
 	_Atomic uint32_t flags;
 	uint32_t tid;		/* informational */
 	/* Entry this thread is unlinking; CR_IDX_NONE otherwise (recovery). */
 	_Atomic uint32_t w_old;
-	uint32_t reserved;
+	/* 1 + home bucket of a change not yet announced to waiters; 0 otherwise. */
+	_Atomic uint32_t notify;
 	/*
 	 * This slot's share of the live count, and the operation that may
 	 * change it (see CR_LEDGER_*). Written only by the slot's owner, or
@@ -170,8 +199,25 @@ struct cr_rslot {
 	 * thread that claims the slot. The live count is the sum over slots.
 	 */
 	_Atomic uint64_t ledger;
-	uint8_t pad[CR_CACHELINE - 40];
+	/*
+	 * The tomb of this slot's latest removal (cr_slot_tomb_by): stored
+	 * before the ledger names the removal, so whoever reads the ledger
+	 * can tell whether that removal's CAS landed.
+	 */
+	_Atomic uint64_t tomb;
+	uint32_t pid;		/* informational: the owner's pid, in its own namespace */
+	uint8_t pad[CR_CACHELINE - 52];
 };
+#define CR_OWNER_CLAIMED	(1ull << 62)
+
+static inline uint64_t cr_owner_ref(uint32_t token)
+{
+	return CR_OWNER_CLAIMED | token;
+}
+static inline uint32_t cr_owner_token(uint64_t owner)
+{
+	return (uint32_t)owner;
+}
 _Static_assert(offsetof(struct cr_rslot, ledger) % 8 == 0, "ledger is 8-aligned");
 _Static_assert(sizeof(struct cr_rslot) == CR_CACHELINE, "reader slot is one cache line");
 
@@ -204,6 +250,27 @@ static inline uint32_t cr_ledger_pend(uint64_t l)
 	return (uint32_t)(l >> 32);
 }
 
+/*
+ * Liveness token: a robust, process-shared mutex held by one live thread
+ * for as long as it uses one handle (one reader slot). The kernel marks it
+ * owner-dead when that thread exits, when its process dies, and when its
+ * process execs, in any pid namespace (owner.h). Its own line: a checker's
+ * trylock must not steal a reader's slot line.
+ */
+struct cr_token {
+	pthread_mutex_t mu;
+	/*
+	 * The reader slot bound to this token (CR_IDX_NONE: none), stored by
+	 * the holder before it claims the slot: whoever takes the token after
+	 * the holder died finds the slot to recover. Written only under mu.
+	 */
+	_Atomic uint32_t slot;
+	uint8_t pad[CR_CACHELINE - (sizeof(pthread_mutex_t) + 4) % CR_CACHELINE];
+};
+_Static_assert(sizeof(struct cr_token) % CR_CACHELINE == 0, "token is whole cache lines");
+/* Tokens per reader slot: threads whose handle another thread closed keep theirs a while. */
+#define CR_TOKENS_PER_RSLOT	2u
+
 struct cr_stripe {
 	pthread_mutex_t mu;	/* PTHREAD_PROCESS_SHARED | PTHREAD_MUTEX_ROBUST */
 	uint8_t pad[CR_CACHELINE - sizeof(pthread_mutex_t) % CR_CACHELINE];
@@ -222,11 +289,13 @@ struct cr_params {
 /* Everything derived from cr_params; recomputed and compared on open. */
 struct cr_geometry {
 	uint64_t segment_size;
-	uint64_t off_index, off_rslots, off_stripes, off_states, off_entries;
+	uint64_t off_index, off_rslots, off_tokens, off_stripes, off_states, off_entries;
 	uint32_t n_buckets;
 	uint32_t n_entries;
 	uint32_t n_stripes;
 	uint32_t entry_stride;
+	uint32_t n_tokens;
+	uint32_t reserved;
 };
 
 struct cr_header {
@@ -299,6 +368,7 @@ static inline uint32_t cr_layout_signature(void)
 	const uint64_t parts[] = {
 		sizeof(struct cr_header), sizeof(struct cr_bucket), sizeof(struct cr_rslot),
 		sizeof(struct cr_stripe), sizeof(pthread_mutex_t), sizeof(struct cr_entry),
+		sizeof(struct cr_token), CR_TOMB_SEQ_SHIFT, CR_TOKENS_PER_RSLOT,
 		offsetof(struct cr_header, epoch), offsetof(struct cr_header, safe_epoch),
 		offsetof(struct cr_header, live_hint), offsetof(struct cr_header, rslot_hwm),
 		offsetof(struct cr_header, ctr_writer_eagain),

@@ -7,7 +7,8 @@
  * global epoch, makes every reader's announcement visible (membarrier(2)
  * GLOBAL_EXPEDITED, or a full fence on both sides when a process could not
  * register for it), and then scans the slots: once no slot holds an epoch
- * <= r, no reader can still hold such an entry. docs/design.md has the
+ * <= r, no reader can still hold such an entry. A slot pinned across two
+ * grace periods is checked for a dead owner (owner.h) and recovered. docs/design.md has the
  * whole argument (ORD-1..ORD-4 below refer to it).
  */
 #ifndef CONNREG_RCU_H
@@ -18,39 +19,7 @@
 #include <urcu/compiler.h>
 
 #include "handle.h"
-
-/* Process-wide: bumped in the child after fork() (pthread_atfork). */
-extern _Atomic uint64_t cr_fork_gen;
-
-struct cr_tls_cache {
-	const struct connreg *reg;
-	uint64_t handle_gen;
-	struct cr_thread *thr;
-};
-extern __thread struct cr_tls_cache cr_tls;
-
-/* Create reg's pthread key; its destructor gives the slot back at thread exit. */
-int cr_thread_key_create(struct connreg *reg);
-
-/* Slow path: look up or claim this thread's slot for reg. */
-int cr_thread_attach(struct connreg *reg, struct cr_thread **out);
-
-/*
- * This thread's record for reg: one compare on a thread-local cache in the
- * common case. Returns 0, -ECHILD (handle from before fork) or -EAGAIN (no
- * free reader slot).
- */
-static inline int cr_thread_get(struct connreg *reg, struct cr_thread **out)
-{
-	/* Process-local word; no ordering needed beyond seeing the child's bump. */
-	if (caa_unlikely(atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) != reg->fork_gen))
-		return -ECHILD;
-	if (caa_likely(cr_tls.reg == reg && cr_tls.handle_gen == reg->handle_gen)) {
-		*out = cr_tls.thr;
-		return 0;
-	}
-	return cr_thread_attach(reg, out);
-}
+#include "thread.h"
 
 /*
  * Enter a read-side section. Everything read from the index until
@@ -100,31 +69,13 @@ static inline void cr_read_unlock(struct cr_rslot *slot)
 /*
  * Try to complete a grace period: advance the epoch, make every reader's
  * announcement visible, scan the reader slots (releasing slots of dead
- * processes), and raise the segment's safe epoch. Returns the safe epoch:
+ * threads), and raise the segment's safe epoch. Returns the safe epoch:
  * entries retired at an epoch below it can be reused. The caller must not
  * be inside a read-side section.
  */
 uint64_t cr_gp_poll(struct connreg *reg, struct cr_thread *self);
 
-/* Per-process set-up (membarrier registration, fork handler). 0 or -errno. */
+/* Per-process set-up (membarrier registration, fork handlers, pid identity). */
 int cr_rcu_process_init(bool *light);
-
-/* Recover every reader slot whose owner has exited; returns how many. */
-unsigned cr_slots_reap_dead(struct connreg *reg);
-
-/* Give back every slot this handle claimed (connreg_close). */
-void cr_threads_release_all(struct connreg *reg);
-
-/*
- * 1 when the process recorded in an owner word (pid | start_lo << 32) has
- * certainly exited: no such pid, or a pid whose start time differs.
- */
-int cr_owner_dead(uint64_t owner);
-
-/* True when an owner word names the calling process (no system call). */
-bool cr_owner_is_self(uint64_t owner);
-
-/* Low 31 bits of pid's start time in clock ticks; 0 when unknown. */
-uint32_t cr_pid_start_lo(pid_t pid);
 
 #endif /* CONNREG_RCU_H */

@@ -7,12 +7,16 @@
  * must not wait for us), enter a section, publish or unlink with one CAS on
  * an index slot, leave, then retire what was unlinked.
  */
+#define _GNU_SOURCE	/* pthread_mutex_clocklock */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
+#include "clock.h"
 #include "index.h"
+#include "owner.h"
 #include "pool.h"
 #include "count.h"
 #include "rcu.h"
@@ -55,14 +59,17 @@ __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *i
 	return rc;
 }
 
-/* IS_PID registries record the transport process's start time. */
-static uint32_t cr_pid_start_for(const struct connreg *reg, uint64_t transport)
+/* IS_PID registries record the transport process's start time and pid namespace. */
+static void cr_pid_identity(const struct connreg *reg, uint64_t transport, struct cr_entry *e)
 {
 	uint32_t pid = (uint32_t)transport;
 
+	e->pid_start = 0;
+	e->pid_ns = 0;
 	if (!(reg->flags & CONNREG_TRANSPORT_IS_PID) || pid == 0 || pid > INT32_MAX)
-		return 0;
-	return cr_pid_start_lo((pid_t)pid);
+		return;
+	e->pid_ns = cr_pid_ns_self();
+	e->pid_start = cr_pid_start_lo((pid_t)pid);
 }
 
 /* Allocate an entry and fill it privately with (id, transport). */
@@ -79,7 +86,7 @@ static int cr_entry_prepare(struct connreg *reg, struct cr_thread *t, const void
 		e->transport = transport;
 	CR_FAULT();
 	e->key_len = (uint32_t)len;
-	e->pid_start = cr_pid_start_for(reg, transport);
+	cr_pid_identity(reg, transport, e);
 	memcpy(e->key, id, len);
 	return 0;
 }
@@ -125,20 +132,32 @@ static int cr_replace_live(struct connreg *reg, struct cr_thread *t, const void 
 	return 0;
 }
 
-static int cr_stripe_lock(struct cr_stripe *s)
+/*
+ * Take a stripe lock, waiting at most CONNREG_RECLAIM_WAIT_MS: a holder
+ * that is stopped (SIGSTOP, a debugger) must not wedge inserts forever.
+ */
+static int cr_stripe_lock(struct connreg *reg, struct cr_stripe *s)
 {
-	int rc = pthread_mutex_lock(&s->mu);
+	struct timespec deadline;
+	int rc;
 
+	cr_deadline_after(&deadline, CLOCK_MONOTONIC, CONNREG_RECLAIM_WAIT_MS);
+	rc = pthread_mutex_clocklock(&s->mu, CLOCK_MONOTONIC, &deadline);
 	if (rc == EOWNERDEAD) {
 		/*
 		 * The holder died mid-insert. The index is consistent after
 		 * any single CAS; its ledger and entries are settled when its
-		 * reader slot is recovered (count.c, pool.c).
+		 * reader slot is recovered (recover.c).
 		 */
 		pthread_mutex_consistent(&s->mu);
 		rc = 0;
 	}
-	return -rc;
+	if (rc == ETIMEDOUT) {
+		cr_counter_bump(&reg->hdr->ctr_writer_eagain);
+		return -EAGAIN;
+	}
+	/* ENOTRECOVERABLE, EINVAL: only a corrupt segment gets here. */
+	return rc ? -EPROTO : 0;
 }
 
 /* Retire what a replace or remove unlinked, and clear the recovery note. */
@@ -158,7 +177,7 @@ static int cr_insert_locked(struct connreg *reg, struct cr_thread *t, const void
 			    size_t len, uint64_t h, uint32_t idx, uint32_t *old)
 {
 	struct cr_stripe *stripe = cr_stripe_for(reg, h);
-	int rc = cr_stripe_lock(stripe);
+	int rc = cr_stripe_lock(reg, stripe);
 
 	if (rc)
 		return rc;
@@ -191,13 +210,13 @@ static int cr_insert_locked(struct connreg *reg, struct cr_thread *t, const void
 int cr_remove_at(struct connreg *reg, struct cr_thread *t, struct cr_hit *hit)
 {
 	(void)reg;
-	cr_count_begin_remove(t, hit->pos);
+	uint64_t tomb = cr_count_begin_remove(t, hit->pos);
+
 	/* Relaxed: published by the seq_cst CAS below to anyone who sees its result. */
 	atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit->val), memory_order_relaxed);
 	CR_FAULT();
 	/* ORD-3 unlink: seq_cst, before the epoch read in cr_entry_retire. */
-	if (atomic_compare_exchange_strong_explicit(hit->slot, &hit->val,
-						    cr_slot_tomb_by(t->slot_idx),
+	if (atomic_compare_exchange_strong_explicit(hit->slot, &hit->val, tomb,
 						    memory_order_seq_cst, memory_order_relaxed)) {
 		CR_FAULT();
 		cr_count_commit(t);
@@ -205,6 +224,28 @@ int cr_remove_at(struct connreg *reg, struct cr_thread *t, struct cr_hit *hit)
 	}
 	cr_count_abort(t);
 	return 0;
+}
+
+/*
+ * The notify note: before its first publishing CAS a writer records the
+ * home bucket it will wake, so that if it dies before waking it, its
+ * recoverer wakes the waiters (recover.c). Relaxed: the seq_cst CAS that
+ * follows orders the note before the change, and a recoverer reads it
+ * only after the writer is dead.
+ */
+static inline void cr_notify_note(struct connreg *reg, struct cr_thread *t, uint64_t h)
+{
+	atomic_store_explicit(&t->slot->notify, cr_home(reg, h) + 1, memory_order_relaxed);
+}
+
+static inline void cr_notify_done(struct connreg *reg, struct cr_thread *t, uint64_t h,
+				  bool changed)
+{
+	if (changed)
+		cr_notify(reg, h);
+	CR_FAULT();
+	/* Relaxed: only recovery reads it, after our death. */
+	atomic_store_explicit(&t->slot->notify, 0, memory_order_relaxed);
 }
 
 /* Shared by register and update_transport. */
@@ -226,6 +267,7 @@ static int cr_write(connreg_t *reg, const void *id, size_t id_len, uint64_t tran
 	if (rc)
 		return rc;
 
+	cr_notify_note(reg, t, h);
 	cr_read_lock(reg, t->slot);
 	replaced = cr_replace_live(reg, t, id, id_len, h, idx, &old);
 	cr_read_unlock(t->slot);
@@ -235,11 +277,13 @@ static int cr_write(connreg_t *reg, const void *id, size_t id_len, uint64_t tran
 		rc = cr_insert_locked(reg, t, id, id_len, h, idx, &old);
 		if (rc < 0) {
 			cr_entry_free_unpublished(reg, t, idx);
+			cr_notify_done(reg, t, h, false);
 			return rc;
 		}
 		replaced = rc == 1;
 	} else if (!replaced) {
 		cr_entry_free_unpublished(reg, t, idx);
+		cr_notify_done(reg, t, h, false);
 		return -ENOENT;
 	}
 	if (caa_unlikely(cr_debug_publish_unfilled)) {
@@ -250,7 +294,7 @@ static int cr_write(connreg_t *reg, const void *id, size_t id_len, uint64_t tran
 		cr_entry_at(reg, idx)->transport = transport;
 	}
 	cr_entry_mark_live(reg, t, idx);
-	cr_notify(reg, h);
+	cr_notify_done(reg, t, h, true);
 	return 0;
 }
 
@@ -293,6 +337,7 @@ int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len, uint64_
 	rc = cr_entry_prepare(reg, t, id, id_len, desired, &idx);
 	if (rc)
 		goto out;
+	cr_notify_note(reg, t, h);
 	cr_read_lock(reg, t->slot);
 	for (;;) {
 		if (!cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
@@ -327,10 +372,11 @@ int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len, uint64_
 	cr_read_unlock(t->slot);
 	if (old == CR_IDX_NONE) {
 		cr_entry_free_unpublished(reg, t, idx);
+		cr_notify_done(reg, t, h, false);
 		goto out;
 	}
 	cr_entry_mark_live(reg, t, idx);
-	cr_notify(reg, h);
+	cr_notify_done(reg, t, h, true);
 	return 0;
 out:
 	if (rc == -EAGAIN && current)

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "handle.h"
+#include "owner.h"
 #include "rcu.h"
 
 static _Atomic uint64_t cr_handle_gen_counter;
@@ -114,6 +115,7 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 	reg->hdr = (struct cr_header *)base;
 	reg->index = (struct cr_bucket *)(base + g->off_index);
 	reg->rslots = (struct cr_rslot *)(base + g->off_rslots);
+	reg->tokens = (struct cr_token *)(base + g->off_tokens);
 	reg->stripes = (struct cr_stripe *)(base + g->off_stripes);
 	reg->states = (_Atomic uint64_t *)(base + g->off_states);
 	reg->entries = base + g->off_entries;
@@ -122,6 +124,7 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 	reg->entry_stride = g->entry_stride;
 	reg->n_entries = g->n_entries;
 	reg->n_rslots = p->n_rslots;
+	reg->n_tokens = g->n_tokens;
 	reg->n_stripes = g->n_stripes;
 	reg->key_max = p->key_max;
 	reg->capacity = p->capacity;
@@ -131,15 +134,25 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 	reg->handle_gen = atomic_fetch_add_explicit(&cr_handle_gen_counter, 1,
 						    memory_order_relaxed) + 1;
 	reg->fork_gen = atomic_load_explicit(&cr_fork_gen, memory_order_relaxed);
-	pthread_mutex_init(&reg->threads_mu, NULL);
-	rc = cr_thread_key_create(reg);
+	/* The user's reference; each thread record adds one (thread.c). */
+	atomic_init(&reg->refs, 1);
+	rc = -pthread_mutex_init(&reg->threads_mu, NULL);
 	if (rc) {
-		pthread_mutex_destroy(&reg->threads_mu);
 		free(reg);
 		return rc;
 	}
 	*out = reg;
 	return 0;
+}
+
+void cr_handle_put(struct connreg *reg)
+{
+	/* acq_rel: the last dropper sees every other holder's last touch of the mapping. */
+	if (atomic_fetch_sub_explicit(&reg->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	pthread_mutex_destroy(&reg->threads_mu);
+	munmap(reg->base, reg->size);
+	free(reg);
 }
 
 static int cr_stripes_init(struct cr_stripe *stripes, uint32_t n)
@@ -222,6 +235,8 @@ int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **ou
 		rc = cr_stripes_init((struct cr_stripe *)(base + g.off_stripes), g.n_stripes);
 	if (!rc)
 		rc = cr_stripes_init(&h->count_mu, 1);
+	if (!rc)
+		rc = cr_tokens_init((struct cr_token *)(base + g.off_tokens), g.n_tokens);
 	if (rc)
 		goto fail_unmap;
 	struct cr_rslot *rs = (struct cr_rslot *)(base + g.off_rslots);
@@ -380,10 +395,13 @@ void connreg_close(connreg_t *reg)
 		return;
 	/* Process-local word, set by our own atfork handler. */
 	if (atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) == reg->fork_gen) {
-		cr_threads_release_all(reg);
-		pthread_mutex_destroy(&reg->threads_mu);
+		cr_threads_close(reg);
+		return;
 	}
-	/* In a fork child the slots are the parent's: leave them, unmap our copy. */
+	/*
+	 * In a fork child the slots and their liveness locks are the parent's
+	 * (this child holds none of them): unmap our copy, touch nothing.
+	 */
 	munmap(reg->base, reg->size);
 	free(reg);
 }

@@ -11,6 +11,7 @@
 #include "index.h"
 #include "pool.h"
 #include "count.h"
+#include "owner.h"
 #include "rcu.h"
 #include "registry.h"
 
@@ -133,17 +134,18 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *user)
 
 /* A tiny direct-mapped cache of liveness answers: reap asks per id, pids repeat. */
 struct cr_dead_cache {
-	uint64_t owner[64];
+	uint64_t key[64];
 	int dead[64];
 };
 
-static int cr_dead_cached(struct cr_dead_cache *c, uint64_t owner)
+static int cr_dead_cached(struct cr_dead_cache *c, uint32_t pid, uint32_t start_lo)
 {
-	unsigned k = (unsigned)((owner * 0x9e3779b97f4a7c15ull) >> 58);
+	uint64_t key = pid | (uint64_t)start_lo << 32 | 1ull << 63;	/* never 0 */
+	unsigned k = (unsigned)((key * 0x9e3779b97f4a7c15ull) >> 58);
 
-	if (c->owner[k] != owner) {
-		c->owner[k] = owner;
-		c->dead[k] = cr_owner_dead(owner);
+	if (c->key[k] != key) {
+		c->key[k] = key;
+		c->dead[k] = cr_pid_dead((pid_t)pid, start_lo);
 	}
 	return c->dead[k];
 }
@@ -152,6 +154,7 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 {
 	struct cr_dead_cache cache;
 	struct cr_thread *t;
+	uint32_t my_ns;
 	uint64_t n = 0;
 	int rc;
 
@@ -163,6 +166,7 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 	if (rc)
 		return rc;
 	memset(&cache, 0, sizeof(cache));
+	my_ns = cr_pid_ns_self();
 	for (uint32_t b = 0; b < reg->n_buckets; b++) {
 		cr_read_lock(reg, t->slot);
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
@@ -173,10 +177,14 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 			if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
 				continue;
 			const struct cr_entry *e = cr_entry_at(reg, cr_slot_idx(v));
-			uint64_t owner = (uint32_t)e->transport | ((uint64_t)e->pid_start << 32);
+			uint32_t pid = (uint32_t)e->transport;
 
-			if ((uint32_t)e->transport == 0 || (uint32_t)e->transport > INT32_MAX ||
-			    !cr_dead_cached(&cache, owner))
+			/*
+			 * A pid means something only in the namespace of the
+			 * process that registered it: never judge another's.
+			 */
+			if (pid == 0 || pid > INT32_MAX || e->pid_ns == 0 || e->pid_ns != my_ns ||
+			    !cr_dead_cached(&cache, pid, e->pid_start))
 				continue;
 			struct cr_hit hit = { slot, v, b * CR_BUCKET_SLOTS + i };
 

@@ -1,0 +1,114 @@
+/*
+ * recover.c: what happens when a thread dies at any instruction.
+ *
+ * A thread's death is seen through its reader slot's liveness lock
+ * (owner.h); whoever takes the lock of a dead owner recovers the slot here,
+ * while holding it (so recoverers are serialized, and one that dies is
+ * itself recovered). Every step below reads the segment, never the dead
+ * thread's memory, and is idempotent: CAS on state words that carry a
+ * generation, ledger settlement recomputed from the index.
+ *
+ * The writer protocol that makes this possible (registry.c), in order:
+ *   notify note  slot.notify = 1 + home           (before any publishing CAS)
+ *   ledger       slot.ledger = delta, pending op   (before the CAS it announces)
+ *   unlink note  slot.w_old  = entry being unlinked (before the CAS)
+ *   the CAS      one index slot: publish, replace, or tomb
+ *   retire       the unlinked entry -> RETIRED(epoch), then w_old cleared
+ *   ledger       pending none
+ *   notify       waiters woken, then slot.notify = 0
+ *
+ * Death table: died after ... -> left behind -> what recovery does
+ *   claiming an entry / filling it      entry OWNED(s), unreachable   -> retired
+ *   noting w_old (replace)              new entry OWNED(s), old live  -> new retired
+ *   the replacing CAS                   new OWNED(s) reachable; old in
+ *                                       w_old, unreachable             -> new LIVE, old retired
+ *   marking the new entry LIVE          old in w_old                  -> old retired
+ *   retiring the old entry              w_old still set               -> nothing (not LIVE)
+ *   ledger +1 pending insert            insert not landed             -> ledger -1, entry retired
+ *   the insert CAS                      insert landed                 -> ledger keeps +1, entry LIVE
+ *   ledger -1 pending removal at p      p still live                  -> ledger +1 (not landed)
+ *   the tomb CAS                        p = slot.tomb                 -> ledger keeps -1, entry retired
+ *   any publishing CAS, before notify   waiters asleep                -> home bucket woken
+ *   holding a stripe lock               EOWNERDEAD for the next locker -> made consistent
+ *   inside a lookup                     slot epoch pinned             -> epoch cleared
+ *   recovering another slot             that slot's lock owner-dead   -> recovered again
+ * docs/design.md §9 has the argument for each line.
+ */
+#include "count.h"
+#include "index.h"
+#include "owner.h"
+#include "pool.h"
+#include "recover.h"
+#include "wait.h"
+#include "fault.h"
+
+/*
+ * The entry a dead slot was unlinking (its w_old). It was reachable when
+ * noted, inside the dead thread's read-side section, whose epoch still
+ * pins it: it cannot have been recycled. If it is unreachable now, it was
+ * unlinked (by the dead thread or by someone else) and must be retired,
+ * whether its publisher already marked it LIVE or still holds it OWNED
+ * (then that publisher's mark-live CAS fails, as after any retire).
+ */
+static void cr_recover_unlinking(struct connreg *reg, uint32_t old)
+{
+	if (old >= reg->n_entries)
+		return;
+	/* Acquire: pairs with the release of whoever wrote the state. */
+	uint64_t v = atomic_load_explicit(&reg->states[old], memory_order_acquire);
+	uint64_t kind = cr_st_kind(v);
+
+	if ((kind == CR_ST_LIVE || kind == CR_ST_OWNED) && !cr_index_reaches(reg, old))
+		cr_entry_retire_state(reg, old, v);
+}
+
+/* A change the dead thread published but may not have announced. */
+static void cr_recover_notify(struct connreg *reg, uint32_t note)
+{
+	if (note != 0 && note - 1 < reg->n_buckets)
+		cr_notify_bucket(reg, note - 1);	/* a spurious wake-up is harmless */
+}
+
+void cr_slot_recover(struct connreg *reg, uint32_t i)
+{
+	struct cr_rslot *s = &reg->rslots[i];
+	/* Acquire (both): the dead owner's last stores, visible once its lock was taken. */
+	uint32_t old = atomic_load_explicit(&s->w_old, memory_order_acquire);
+	uint32_t note = atomic_load_explicit(&s->notify, memory_order_acquire);
+
+	CR_FAULT();
+	/* The ledger first: it asks whether our entries are still OWNED by the dead slot. */
+	cr_count_recover_slot(reg, i);
+	CR_FAULT();
+	cr_pool_recover_slot(reg, i);
+	CR_FAULT();
+	cr_recover_unlinking(reg, old);
+	CR_FAULT();
+	cr_recover_notify(reg, note);
+	/* Relaxed: the release stores of epoch and owner below publish these. */
+	atomic_store_explicit(&s->w_old, CR_IDX_NONE, memory_order_relaxed);
+	atomic_store_explicit(&s->notify, 0, memory_order_relaxed);
+	/* ORD-4: leave the dead thread's section: release, after the settlement above. */
+	atomic_store_explicit(&s->epoch, 0, memory_order_release);
+	/* Release: pairs with the acquire loads of owner in owner.c and thread.c. */
+	atomic_store_explicit(&s->owner, 0, memory_order_release);
+	cr_counter_bump(&reg->hdr->ctr_slots_recovered);
+	CR_FAULT();
+}
+
+unsigned cr_slots_reap_dead(struct connreg *reg)
+{
+	/* Acquire: pairs with the release CAS-max of a claimer (thread.c). */
+	uint32_t hwm = atomic_load_explicit(&reg->hdr->rslot_hwm, memory_order_acquire);
+	unsigned n = 0;
+
+	if (hwm > reg->n_rslots)
+		hwm = reg->n_rslots;
+	for (uint32_t i = 0; i < hwm; i++) {
+		/* Relaxed peek: cr_owner_take decides. */
+		if (atomic_load_explicit(&reg->rslots[i].owner, memory_order_relaxed) == 0)
+			continue;
+		n += !cr_slot_owner_alive(reg, i);
+	}
+	return n;
+}
