@@ -26,9 +26,13 @@ esac
 
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 PACKAGES=(build-essential cmake pkg-config liburcu-dev libck-dev libcriterion-dev libxxhash-dev)
+# connregd (tools/connregd, built by default): HTTP for its metrics, sd_notify.
+PACKAGES+=(libmicrohttpd-dev libsystemd-dev)
 if [ "$MODE" = test ]; then
 	# The fuzzer (libFuzzer) needs clang and its runtime.
 	PACKAGES+=(clang-14 libclang-rt-14-dev)
+	# tests/connregd_smoke.sh reads connregd's metrics with curl.
+	PACKAGES+=(curl)
 fi
 BUILD_DIR="$ROOT/build"
 ASAN_DIR="$ROOT/build-asan"
@@ -347,6 +351,10 @@ fi
 run_step "tests: ThreadSanitizer (stress_threads, demo) in build-tsan/" tsan_check || true
 if [ -x "$ROOT/tests/fuzz_open.sh" ]; then
 	run_step "fuzz: connreg_open on corrupt segments (libFuzzer, ${FUZZ_SECONDS:-60} s)" fuzz_check || true
+fi
+if [ -x "$ROOT/tests/connregd_smoke.sh" ]; then
+	run_step "tests: connregd end to end (curl, connreg stat --prometheus, systemd-analyze)" \
+		"$ROOT/tests/connregd_smoke.sh" "$BUILD_DIR" || true
 fi
 run_step "install check: cmake --install, pkg-config and find_package consumers" install_check || true
 
