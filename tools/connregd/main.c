@@ -67,6 +67,8 @@ struct daemon {
 	atomic_uint_fast64_t reaped_total, reap_runs, reap_errors, reap_last_ms;
 	atomic_uint_fast64_t check_runs, check_last_ms, check_duration_us;
 	atomic_int check_problems;	/* confirmed; < 0: the last check could not run */
+	atomic_uint_fast64_t check_last_mono;	/* CLOCK_MONOTONIC ms, for /healthz */
+	atomic_uint_fast32_t check_interval_ms;	/* d->o.check_ms, for /healthz */
 	double start_time;
 };
 
@@ -133,12 +135,23 @@ static unsigned render_metrics(void *arg, FILE *f)
 	return 200;
 }
 
+/* A check this late means the main loop is stuck (or a check takes far too long). */
+#define STALE_SLACK_MS 5000
+
 static unsigned render_healthz(void *arg, FILE *f)
 {
 	struct daemon *d = arg;
 	int p = atomic_load(&d->check_problems);
-	double age = (double)(real_ms() - atomic_load(&d->check_last_ms)) / 1e3;
+	uint64_t last = atomic_load(&d->check_last_mono), now = mono_ms();
+	uint64_t stale_ms = 2 * (uint64_t)atomic_load(&d->check_interval_ms) + STALE_SLACK_MS;
+	double age = now > last ? (double)(now - last) / 1e3 : 0.0;
 
+	if (now > last && now - last > stale_ms) {
+		fprintf(f, "unhealthy: no check of %s has finished for %.1f s (interval %" PRIu32
+			   " ms): the main loop is stuck\n",
+			d->o.name, age, (uint32_t)atomic_load(&d->check_interval_ms));
+		return 503;
+	}
 	if (p == 0) {
 		fprintf(f, "ok: %s is sound (checked %.1f s ago)\n", d->o.name, age);
 		return 200;
@@ -246,6 +259,7 @@ static void do_check(struct daemon *d)
 
 	atomic_store(&d->check_duration_us, took);
 	atomic_store(&d->check_last_ms, real_ms());
+	atomic_store(&d->check_last_mono, mono_ms());
 	atomic_fetch_add(&d->check_runs, 1);
 	atomic_store(&d->check_problems, rc < 0 ? -1 : rc);
 	if (rc < 0)
@@ -493,6 +507,7 @@ static void reload(struct daemon *d)
 		}
 		d->o.reap_ms = n.reap_ms;
 		d->o.check_ms = n.check_ms;
+		atomic_store(&d->check_interval_ms, n.check_ms);
 		d->o.log_level = n.log_level;
 		dlog_set_level(n.log_level);
 		dlog(LOG_LVL_NOTICE, "reloaded %s: %u setting%s changed",
@@ -603,7 +618,7 @@ static void shutdown_daemon(struct daemon *d, bool served)
 
 static int usage_error(const char *msg)
 {
-	fprintf(stderr, "connregd: %s\nTry 'connregd --help'.\n", msg);
+	dlog(LOG_LVL_ERR, "%s (try 'connregd --help')", msg);
 	return EXIT_USAGE;
 }
 
@@ -685,6 +700,7 @@ int main(int argc, char **argv)
 		     d->o.transport_is_pid ? "yes" : "no");
 
 	/* A first check before anyone can ask /healthz. */
+	atomic_store(&d->check_interval_ms, d->o.check_ms);
 	d->last_reap_rc = 0;
 	do_check(d);
 	d->next_check = mono_ms() + d->o.check_ms;
