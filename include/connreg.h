@@ -34,16 +34,34 @@
  *   -EPROTO        connreg_open: the segment is not a valid registry (wrong
  *                  magic, layout version or signature, truncated, a header
  *                  field inconsistent with the segment's size, or its creator
- *                  never finished initialising it within the open timeout)
+ *                  never finished initialising it within the open timeout);
+ *                  connreg_register: an insert lock in the segment is
+ *                  unrecoverable (the segment was corrupted after open)
  *   -EAGAIN        a writer found no free entry and no grace period could
  *                  complete within CONNREG_RECLAIM_WAIT_MS (a reader is stopped
- *                  inside a lookup), or every reader slot is taken
+ *                  inside a lookup), or waited that long for an insert lock
+ *                  held by a stopped process, or (a thread's first call
+ *                  through a handle) every reader slot or liveness token is
+ *                  taken
  *   -ECHILD        the handle was opened by the parent of a fork()
  *   -ENOMEM        process-local allocation failed
  *   -ETIMEDOUT     connreg_wait_transport: no change before the timeout
  *   -EOPNOTSUPP    connreg_reap on a registry created without
  *                  CONNREG_TRANSPORT_IS_PID
  *   -EACCES, -EMFILE, ... : system errors from shm_open/ftruncate/mmap, as is
+ *
+ * Every call that uses the calling thread's reader slot (all but create,
+ * open, close, unlink, stats, readers and strerror) claims one on the
+ * thread's first call through a handle, and so may also return -EAGAIN (no
+ * free slot or token) or -ENOMEM there; the lists below include them.
+ *
+ * Threads and liveness: a thread that calls through a handle holds one of
+ * the segment's liveness tokens (robust mutexes) until it exits or closes
+ * the handle, and the kernel tells the others when it is gone: at thread
+ * exit, process death by any signal, and exec, in any pid namespace. A
+ * thread whose handle another thread closed keeps its token until its next
+ * first call through any handle or its exit; the segment has 2 tokens per
+ * reader slot for that.
  */
 #ifndef CONNREG_H
 #define CONNREG_H
@@ -155,28 +173,29 @@ CONNREG_API int connreg_unlink(const char *name);
  * whose unregister has completed frees its place). Updates of a live id are
  * lock-free; inserts of a new id serialize on a striped robust mutex that no
  * reader ever touches.
- * Returns 0, -EINVAL, -ENAMETOOLONG, -ENOSPC, -EAGAIN, -ECHILD.
+ * Returns 0, -EINVAL, -ENAMETOOLONG, -ENOSPC, -EAGAIN, -ECHILD, -ENOMEM,
+ * -EPROTO.
  */
 CONNREG_API int connreg_register(connreg_t *reg, const void *id, size_t id_len,
 				 uint64_t transport);
 
 /*
  * Wait-free lookup. Returns 0 and *transport, -ENOENT, -EINVAL,
- * -ENAMETOOLONG, -ECHILD; on a thread's first call -EAGAIN when every
- * reader slot is taken.
+ * -ENAMETOOLONG, -ECHILD; on a thread's first call -EAGAIN or -ENOMEM.
  */
 CONNREG_API int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len,
 				      uint64_t *transport);
 
 /*
  * Remove the id if present. Lock-free. Returns 0 whether or not the id was
- * registered; -EINVAL, -ENAMETOOLONG, -ECHILD on bad arguments.
+ * registered; -EINVAL, -ENAMETOOLONG, -ECHILD on bad arguments; on a
+ * thread's first call -EAGAIN or -ENOMEM.
  */
 CONNREG_API int connreg_unregister(connreg_t *reg, const void *id, size_t id_len);
 
 /*
  * Re-point a registered id. Lock-free. Returns 0, -ENOENT when the id is not
- * registered, -EINVAL, -ENAMETOOLONG, -EAGAIN, -ECHILD.
+ * registered, -EINVAL, -ENAMETOOLONG, -EAGAIN, -ECHILD, -ENOMEM.
  */
 CONNREG_API int connreg_update_transport(connreg_t *reg, const void *id, size_t id_len,
 					 uint64_t transport);
@@ -206,7 +225,7 @@ CONNREG_API int connreg_wait_transport(connreg_t *reg, const void *id, size_t id
  * Look up n ids at once, overlapping their cache misses. rc[i] is 0 (and
  * transports[i] set), -ENOENT, or -EINVAL / -ENAMETOOLONG for a bad id.
  * Each lookup is linearizable on its own. Returns 0, or -EINVAL when an
- * array or reg is NULL, -ECHILD, -EAGAIN as connreg_get_transport.
+ * array or reg is NULL, -ECHILD, and -EAGAIN / -ENOMEM as connreg_get_transport.
  */
 CONNREG_API int connreg_get_transport_bulk(connreg_t *reg, size_t n, const void *const ids[],
 					   const size_t id_lens[], uint64_t transports[], int rc[]);
@@ -219,6 +238,8 @@ CONNREG_API int connreg_get_transport_bulk(connreg_t *reg, size_t n, const void 
  * visited; an id removed or added during the walk may or may not be.
  * fn runs outside any read-side section, so it may call connreg
  * functions. A non-zero return from fn stops the walk and is returned.
+ * Otherwise returns 0, -EINVAL, -ECHILD, -ENOMEM; on a thread's first call
+ * -EAGAIN.
  */
 CONNREG_API int connreg_foreach(connreg_t *reg,
 				int (*fn)(const void *id, size_t id_len, uint64_t transport,
@@ -268,16 +289,24 @@ CONNREG_API int connreg_stats(connreg_t *reg, connreg_stats_t *st);
  * reaped. Safe from any process at any time, concurrently with everything
  * else; an id re-registered meanwhile is not removed. *removed (if
  * non-NULL) receives the count.
- * Returns 0, -EOPNOTSUPP, -EINVAL, -ECHILD.
+ * Returns 0, -EOPNOTSUPP, -EINVAL, -ECHILD; on a thread's first call
+ * -EAGAIN or -ENOMEM.
+ *
+ * A pid means something only in a pid namespace: each registration records
+ * the registering process's namespace (and whether its /proc shows that
+ * namespace), and reap judges only transports registered from its own
+ * namespace; others are never removed by it. Run reap (or connregd) in
+ * each namespace whose processes register pids.
  */
 CONNREG_API int connreg_reap(connreg_t *reg, uint64_t *removed);
 
 /* A reader slot in use (connreg_readers). */
 typedef struct connreg_reader {
 	uint32_t slot;   /* reader slot index */
-	int32_t pid;     /* process that owns it */
+	int32_t pid;     /* process that owns it, as its own pid namespace numbers it */
 	uint32_t tid;    /* thread that claimed it (informational) */
-	uint32_t alive;  /* 0: the owner has exited; the slot awaits recovery */
+	uint32_t alive;  /* 0: the owning thread is gone (seen by its liveness
+	                  * token); the slot was recovered by this listing */
 	uint64_t epoch;  /* 0: not inside a lookup; else the epoch it entered at */
 } connreg_reader_t;
 
@@ -295,7 +324,9 @@ CONNREG_API int connreg_readers(connreg_t *reg,
  * agrees with the index; no entry is lost (published but unreachable, or
  * owned by a thread that no longer exists); reader slots are sound.
  * report (if non-NULL) gets one line per problem. Returns the number of
- * problems (0: sound), or -EINVAL / -ECHILD / -ENOMEM. Exact when no
+ * problems (0: sound), or -EINVAL / -ECHILD / -ENOMEM / -EAGAIN (first
+ * call of the thread). Slots of dead threads are recovered first (the
+ * normal work any writer does). Exact when no
  * writer runs meanwhile; concurrent writers can make counts disagree for
  * an instant, so a tool should re-check before declaring a problem.
  */
