@@ -45,7 +45,7 @@ static void pause_ms(unsigned ms)
 		;
 }
 
-int connreg_prom_check(connreg_t *reg, unsigned pause_ms_,
+int connreg_prom_check(connreg_t *reg, unsigned recheck_ms,
 		       void (*report)(const char *problem, void *arg), void *arg)
 {
 	int rc = connreg_check(reg, NULL, NULL);
@@ -53,7 +53,7 @@ int connreg_prom_check(connreg_t *reg, unsigned pause_ms_,
 	if (rc <= 0)
 		return rc;
 	/* Only what a second look still finds counts. */
-	pause_ms(pause_ms_);
+	pause_ms(recheck_ms);
 	return connreg_check(reg, report, arg);
 }
 
