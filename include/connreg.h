@@ -101,7 +101,7 @@ extern "C" {
 #define CONNREG_TRANSPORT_IS_PID 0x1u
 
 /* Process-local handle to an attached segment. */
-typedef struct connreg connreg_t;
+typedef struct connreg_handle connreg_t;
 
 /*
  * Sized structs. connreg_config_t and connreg_stats_t open with a `size`

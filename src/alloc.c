@@ -37,7 +37,7 @@ static int cr_try_claim(_Atomic uint64_t *st, uint64_t safe, uint64_t owner)
 	return 0;
 }
 
-int cr_entry_alloc(struct connreg *reg, struct cr_thread *t, uint32_t *idx)
+int cr_entry_alloc(struct connreg_handle *reg, struct cr_thread *t, uint32_t *idx)
 {
 	uint32_t n = reg->n_entries, cur = t->alloc_cursor;
 	uint64_t scanned = 0, next_gp = CR_ALLOC_WINDOW, deadline = 0;

@@ -11,6 +11,6 @@
  * none is free, waiting up to CONNREG_RECLAIM_WAIT_MS. Must be called
  * outside a read-side section. Returns 0 and *idx, or -EAGAIN.
  */
-int cr_entry_alloc(struct connreg *reg, struct cr_thread *t, uint32_t *idx);
+int cr_entry_alloc(struct connreg_handle *reg, struct cr_thread *t, uint32_t *idx);
 
 #endif /* CONNREG_ALLOC_H */

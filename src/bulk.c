@@ -16,7 +16,7 @@
 enum cr_bulk_state { CR_BULK_SKIP, CR_BULK_MISS, CR_BULK_CANDIDATE, CR_BULK_PROBE };
 
 /* Read the home bucket once: a candidate entry, a sure miss, or "probe". */
-static enum cr_bulk_state cr_bulk_scan_home(const struct connreg *reg, uint64_t h,
+static enum cr_bulk_state cr_bulk_scan_home(const struct connreg_handle *reg, uint64_t h,
 					    uint32_t *cand)
 {
 	uint32_t home = cr_home(reg, h), fp = cr_fp(h);
@@ -37,7 +37,7 @@ static enum cr_bulk_state cr_bulk_scan_home(const struct connreg *reg, uint64_t 
 	return cr_bound(reg, home) == 0 ? CR_BULK_MISS : CR_BULK_PROBE;
 }
 
-static void cr_bulk_batch(struct connreg *reg, struct cr_rslot *slot, size_t m,
+static void cr_bulk_batch(struct connreg_handle *reg, struct cr_rslot *slot, size_t m,
 			  const void *const ids[], const size_t lens[], uint64_t out[], int rc[])
 {
 	uint64_t h[CR_BULK_BATCH];

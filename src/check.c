@@ -50,7 +50,7 @@ int connreg_readers(connreg_t *reg, int (*fn)(const connreg_reader_t *r, void *a
 }
 
 struct cr_checker {
-	struct connreg *reg;
+	struct connreg_handle *reg;
 	void (*report)(const char *problem, void *arg);
 	void *arg;
 	int problems;
@@ -72,7 +72,7 @@ static void cr_problem(struct cr_checker *c, const char *fmt, ...)
 }
 
 /* Buckets from home to b, walking forward with wrap-around. */
-static uint32_t cr_distance(const struct connreg *reg, uint32_t home, uint32_t b)
+static uint32_t cr_distance(const struct connreg_handle *reg, uint32_t home, uint32_t b)
 {
 	return b >= home ? b - home : b + reg->n_buckets - home;
 }
@@ -81,7 +81,7 @@ static uint32_t cr_distance(const struct connreg *reg, uint32_t home, uint32_t b
 static void cr_check_slot(struct cr_checker *c, uint32_t b, unsigned i, uint64_t v,
 			  uint8_t *seen)
 {
-	struct connreg *reg = c->reg;
+	struct connreg_handle *reg = c->reg;
 	uint32_t idx = cr_slot_idx(v);
 
 	if (idx >= reg->n_entries) {
@@ -119,7 +119,7 @@ static void cr_check_slot(struct cr_checker *c, uint32_t b, unsigned i, uint64_t
 
 static void cr_check_entries(struct cr_checker *c, const uint8_t *seen)
 {
-	struct connreg *reg = c->reg;
+	struct connreg_handle *reg = c->reg;
 	/* Relaxed loads below: a diagnostic snapshot; nothing is written from them. */
 	uint64_t epoch = atomic_load_explicit(&reg->hdr->epoch, memory_order_relaxed);
 

@@ -67,7 +67,7 @@ void cr_count_abort(struct cr_thread *t)
 
 
 /* Is some slot other than `except` about to retire entry e (its w_old)? */
-static bool cr_someone_unlinking(struct connreg *reg, uint32_t e, uint32_t hwm)
+static bool cr_someone_unlinking(struct connreg_handle *reg, uint32_t e, uint32_t hwm)
 {
 	for (uint32_t i = 0; i < hwm; i++)
 		/* Acquire: pairs with the release clear in cr_retire_unlinked (ORD-8). */
@@ -82,7 +82,7 @@ static bool cr_someone_unlinking(struct connreg *reg, uint32_t e, uint32_t hwm)
  * them in w_old before the CAS and retires them before clearing it. The
  * checks run in that order so that each one's "no" is reliable for the next.
  */
-static bool cr_insert_landed(struct connreg *reg, uint32_t s, uint32_t e, uint32_t hwm)
+static bool cr_insert_landed(struct connreg_handle *reg, uint32_t s, uint32_t e, uint32_t hwm)
 {
 	if (e >= reg->n_entries)
 		return false;
@@ -100,7 +100,7 @@ static bool cr_insert_landed(struct connreg *reg, uint32_t s, uint32_t e, uint32
  * owner_dead: the caller is recovering s (it holds s's liveness lock, so a
  * liveness probe would answer "alive" for its own hold).
  */
-static uint32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, uint32_t hwm,
+static uint32_t cr_ledger_resolve(struct connreg_handle *reg, uint32_t s, uint64_t l, uint32_t hwm,
 				  bool owner_dead)
 {
 	uint32_t d = cr_ledger_delta(l);	/* modulo 2^32 */
@@ -130,7 +130,7 @@ static uint32_t cr_ledger_resolve(struct connreg *reg, uint32_t s, uint64_t l, u
 	return cr_insert_landed(reg, s, pend - 1u, hwm) ? d : d - 1u;
 }
 
-static uint32_t cr_hwm(struct connreg *reg)
+static uint32_t cr_hwm(struct connreg_handle *reg)
 {
 	/* Acquire: pairs with the release CAS-max in cr_slot_claim. */
 	uint32_t hwm = atomic_load_explicit(&reg->hdr->rslot_hwm, memory_order_acquire);
@@ -138,7 +138,7 @@ static uint32_t cr_hwm(struct connreg *reg)
 	return hwm > reg->n_rslots ? reg->n_rslots : hwm;
 }
 
-static uint64_t cr_ledger_sum(struct connreg *reg)
+static uint64_t cr_ledger_sum(struct connreg_handle *reg)
 {
 	uint32_t hwm = cr_hwm(reg);
 	uint32_t sum = 0;	/* modulo 2^32: exact, since the live count is below it */
@@ -157,7 +157,7 @@ static uint64_t cr_ledger_sum(struct connreg *reg)
  * boundary never both count the other's pending insert and both fail, nor
  * both skip it and both pass), sum the ledgers and reset the hint.
  */
-static int cr_count_admit_exact(struct connreg *reg, struct cr_thread *t)
+static int cr_count_admit_exact(struct connreg_handle *reg, struct cr_thread *t)
 {
 	_Atomic uint64_t *hint = &reg->hdr->live_hint;
 	pthread_mutex_t *mu = &reg->hdr->count_mu.mu;
@@ -214,7 +214,7 @@ static int cr_count_admit_exact(struct connreg *reg, struct cr_thread *t)
 	return rc;
 }
 
-int cr_count_admit(struct connreg *reg, struct cr_thread *t)
+int cr_count_admit(struct connreg_handle *reg, struct cr_thread *t)
 {
 	_Atomic uint64_t *hint = &reg->hdr->live_hint;
 	/*
@@ -234,12 +234,12 @@ int cr_count_admit(struct connreg *reg, struct cr_thread *t)
 	return cr_count_admit_exact(reg, t);
 }
 
-uint64_t cr_count_snapshot(struct connreg *reg)
+uint64_t cr_count_snapshot(struct connreg_handle *reg)
 {
 	return cr_ledger_sum(reg);
 }
 
-void cr_count_recover_slot(struct connreg *reg, uint32_t slot_idx)
+void cr_count_recover_slot(struct connreg_handle *reg, uint32_t slot_idx)
 {
 	struct cr_rslot *s = &reg->rslots[slot_idx];
 	/* ORD-7: acquire; the dead owner's last store is its final word. */
@@ -250,7 +250,7 @@ void cr_count_recover_slot(struct connreg *reg, uint32_t slot_idx)
 	cr_ledger_store(s, cr_ledger_resolve(reg, slot_idx, l, cr_hwm(reg), true), CR_PEND_NONE);
 }
 
-bool cr_count_tomb_reusable(struct connreg *reg, uint64_t v, uint32_t pos)
+bool cr_count_tomb_reusable(struct connreg_handle *reg, uint64_t v, uint32_t pos)
 {
 	uint32_t maker = cr_slot_tomb_maker(v);
 

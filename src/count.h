@@ -31,15 +31,15 @@ void cr_count_abort(struct cr_thread *t);
  * exact count. 0; -ENOSPC when capacity ids are live besides ours (our
  * ledger is already restored); -EAGAIN when count_mu's holder is stopped.
  */
-int cr_count_admit(struct connreg *reg, struct cr_thread *t);
+int cr_count_admit(struct connreg_handle *reg, struct cr_thread *t);
 
 /* Sum of the ledgers without locks: a snapshot for stats and check. */
-uint64_t cr_count_snapshot(struct connreg *reg);
+uint64_t cr_count_snapshot(struct connreg_handle *reg);
 
 /* A dead thread's slot: settle its pending operation into its delta. */
-void cr_count_recover_slot(struct connreg *reg, uint32_t slot_idx);
+void cr_count_recover_slot(struct connreg_handle *reg, uint32_t slot_idx);
 
 /* May an insert reuse tomb v at position pos (not pinned by a pending removal)? */
-bool cr_count_tomb_reusable(struct connreg *reg, uint64_t v, uint32_t pos);
+bool cr_count_tomb_reusable(struct connreg_handle *reg, uint64_t v, uint32_t pos);
 
 #endif /* CONNREG_COUNT_H */

@@ -1,5 +1,5 @@
 /*
- * handle.h: the process-local handle (struct connreg) and per-thread
+ * handle.h: the process-local handle (struct connreg_handle) and per-thread
  * records. Nothing here is shared between processes: these hold the
  * pointers this process derived from the segment's offsets.
  */
@@ -13,7 +13,7 @@
 #include "connreg.h"
 #include "layout.h"
 
-struct connreg;
+struct connreg_handle;
 
 /*
  * A thread's claim on a reader slot through one handle. Owned by that
@@ -21,7 +21,7 @@ struct connreg;
  * it, so only it frees the record (thread.c).
  */
 struct cr_thread {
-	struct connreg *reg;
+	struct connreg_handle *reg;
 	struct cr_rslot *slot;
 	uint32_t slot_idx;
 	uint32_t token;			/* the liveness token this thread holds for it */
@@ -32,7 +32,7 @@ struct cr_thread {
 	struct cr_thread *tnext;	/* the owning thread's list of records */
 };
 
-struct connreg {
+struct connreg_handle {
 	/* Fields used by every lookup, first. */
 	struct cr_bucket *index;
 	uint8_t *entries;
@@ -71,9 +71,9 @@ struct connreg {
 };
 
 /* Drop a reference; the last one unmaps and frees the handle (segment.c). */
-void cr_handle_put(struct connreg *reg);
+void cr_handle_put(struct connreg_handle *reg);
 
-static inline struct cr_entry *cr_entry_at(const struct connreg *reg, uint32_t idx)
+static inline struct cr_entry *cr_entry_at(const struct connreg_handle *reg, uint32_t idx)
 {
 	return (struct cr_entry *)(reg->entries + (uint64_t)idx * reg->entry_stride);
 }

@@ -8,7 +8,7 @@
 #include "fault.h"
 
 /* Raise the home bucket's probe bound to d (only the stripe holder writes it). */
-static void cr_bound_raise(struct connreg *reg, uint32_t home, uint32_t d)
+static void cr_bound_raise(struct connreg_handle *reg, uint32_t home, uint32_t d)
 {
 	_Atomic uint32_t *ctl = &reg->index[home].ctl;
 	uint32_t want = d >= CR_BOUND_UNBOUNDED ? CR_BOUND_UNBOUNDED : d;
@@ -32,7 +32,7 @@ static void cr_bound_raise(struct connreg *reg, uint32_t home, uint32_t d)
  * (the entries it reads stay valid). One CAS: a reader that read the old,
  * larger bound only looks further than it must.
  */
-static void cr_bound_shrink(struct connreg *reg, uint32_t home)
+static void cr_bound_shrink(struct connreg_handle *reg, uint32_t home)
 {
 	_Atomic uint32_t *ctl = &reg->index[home].ctl;
 	/* Relaxed: only the stripe holder writes the bound; the CAS below decides. */
@@ -65,7 +65,7 @@ static void cr_bound_shrink(struct connreg *reg, uint32_t home)
 							memory_order_release, memory_order_relaxed);
 }
 
-int cr_index_insert(struct connreg *reg, uint64_t h, uint32_t idx)
+int cr_index_insert(struct connreg_handle *reg, uint64_t h, uint32_t idx)
 {
 	uint32_t home = cr_home(reg, h), b = home;
 	uint64_t live = cr_slot_live(cr_fp(h), idx);
@@ -110,7 +110,7 @@ int cr_index_insert(struct connreg *reg, uint64_t h, uint32_t idx)
 	return -ENOSPC;
 }
 
-bool cr_index_reaches(struct connreg *reg, uint32_t idx)
+bool cr_index_reaches(struct connreg_handle *reg, uint32_t idx)
 {
 	const struct cr_entry *e = cr_entry_at(reg, idx);
 	uint32_t len = e->key_len;

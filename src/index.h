@@ -19,12 +19,12 @@
 #include "handle.h"
 
 /* Keyed hash: a per-segment random secret, so crafted ids cannot collide on purpose. */
-static inline uint64_t cr_hash(const struct connreg *reg, const void *id, size_t len)
+static inline uint64_t cr_hash(const struct connreg_handle *reg, const void *id, size_t len)
 {
 	return XXH3_64bits_withSecret(id, len, reg->secret, CR_SECRET_SIZE);
 }
 
-static inline uint32_t cr_home(const struct connreg *reg, uint64_t h)
+static inline uint32_t cr_home(const struct connreg_handle *reg, uint64_t h)
 {
 	/* Multiply-shift range reduction: any bucket count, no modulo. */
 	return (uint32_t)(((h & 0xffffffffu) * reg->n_buckets) >> 32);
@@ -35,7 +35,7 @@ static inline uint32_t cr_fp(uint64_t h)
 	return (uint32_t)(h >> 32) | 1u;	/* never 0: 0 marks EMPTY and TOMB */
 }
 
-static inline uint32_t cr_bound(const struct connreg *reg, uint32_t home)
+static inline uint32_t cr_bound(const struct connreg_handle *reg, uint32_t home)
 {
 	/*
 	 * Relaxed: an old bound can only hide an insert that has not
@@ -92,7 +92,7 @@ struct cr_hit {
  * Find the live slot that holds id. Call inside a read-side section: the
  * entry behind hit->val stays valid until the section ends.
  */
-static inline bool cr_index_find(const struct connreg *reg, const void *id, uint32_t len,
+static inline bool cr_index_find(const struct connreg_handle *reg, const void *id, uint32_t len,
 				 uint64_t h, struct cr_hit *hit)
 {
 	uint32_t b = cr_home(reg, h), fp = cr_fp(h);
@@ -127,7 +127,7 @@ static inline bool cr_index_find(const struct connreg *reg, const void *id, uint
 }
 
 /* Prefetch the home bucket while the caller does other work. */
-static inline void cr_index_prefetch(const struct connreg *reg, uint64_t h)
+static inline void cr_index_prefetch(const struct connreg_handle *reg, uint64_t h)
 {
 	__builtin_prefetch(&reg->index[cr_home(reg, h)]);
 }
@@ -138,13 +138,13 @@ static inline void cr_index_prefetch(const struct connreg *reg, uint64_t h)
  * section, and has checked that the id is absent. Returns 0, or -ENOSPC if
  * every slot is live (impossible while live ids <= capacity).
  */
-int cr_index_insert(struct connreg *reg, uint64_t h, uint32_t idx);
+int cr_index_insert(struct connreg_handle *reg, uint64_t h, uint32_t idx);
 
 /* True when some slot points at entry idx (recovery; no section needed). */
-bool cr_index_reaches(struct connreg *reg, uint32_t idx);
+bool cr_index_reaches(struct connreg_handle *reg, uint32_t idx);
 
 /* The stripe lock that serializes inserts homed at h's bucket. */
-static inline struct cr_stripe *cr_stripe_for(const struct connreg *reg, uint64_t h)
+static inline struct cr_stripe *cr_stripe_for(const struct connreg_handle *reg, uint64_t h)
 {
 	return &reg->stripes[cr_home(reg, h) % reg->n_stripes];
 }

@@ -17,7 +17,7 @@
 #include "recover.h"
 
 /* Try to take token k. 1: taken; 0: held by a live thread; -1: broken. */
-static int cr_token_try(struct connreg *reg, uint32_t k)
+static int cr_token_try(struct connreg_handle *reg, uint32_t k)
 {
 	pthread_mutex_t *mu = &reg->tokens[k].mu;
 	int rc = pthread_mutex_trylock(mu);
@@ -33,7 +33,7 @@ static int cr_token_try(struct connreg *reg, uint32_t k)
 }
 
 /* Does slot i's owner word name token k? (acquire: see the owner's stores) */
-static bool cr_slot_names(struct connreg *reg, uint32_t i, uint32_t k)
+static bool cr_slot_names(struct connreg_handle *reg, uint32_t i, uint32_t k)
 {
 	/* Acquire: pairs with the release stores of owner in thread.c and recover.c. */
 	uint64_t o = atomic_load_explicit(&reg->rslots[i].owner, memory_order_acquire);
@@ -42,7 +42,7 @@ static bool cr_slot_names(struct connreg *reg, uint32_t i, uint32_t k)
 }
 
 /* We just took token k: recover the slot its dead holder still owned, if any. */
-static void cr_token_settle(struct connreg *reg, uint32_t k)
+static void cr_token_settle(struct connreg_handle *reg, uint32_t k)
 {
 	/* Relaxed: written only under the token's mutex, which we hold. */
 	uint32_t s = atomic_load_explicit(&reg->tokens[k].slot, memory_order_relaxed);
@@ -53,7 +53,7 @@ static void cr_token_settle(struct connreg *reg, uint32_t k)
 	atomic_store_explicit(&reg->tokens[k].slot, CR_IDX_NONE, memory_order_relaxed);
 }
 
-enum cr_take cr_owner_take(struct connreg *reg, uint32_t i, uint32_t *tok)
+enum cr_take cr_owner_take(struct connreg_handle *reg, uint32_t i, uint32_t *tok)
 {
 	/* Acquire: pairs with the claimer's release store of owner. */
 	uint64_t o = atomic_load_explicit(&reg->rslots[i].owner, memory_order_acquire);
@@ -79,7 +79,7 @@ enum cr_take cr_owner_take(struct connreg *reg, uint32_t i, uint32_t *tok)
 	return CR_TAKE_FREE;
 }
 
-int cr_token_take_free(struct connreg *reg, uint32_t *tok)
+int cr_token_take_free(struct connreg_handle *reg, uint32_t *tok)
 {
 	/* Start where other threads are unlikely to: fewer trylocks on held tokens. */
 	uint32_t start = (uint32_t)(((uint64_t)(uint32_t)gettid() * 0x9e3779b97f4a7c15ull) >> 32) %
@@ -97,7 +97,7 @@ int cr_token_take_free(struct connreg *reg, uint32_t *tok)
 	return -EAGAIN;
 }
 
-void cr_token_bind(struct connreg *reg, uint32_t tok, uint32_t slot)
+void cr_token_bind(struct connreg_handle *reg, uint32_t tok, uint32_t slot)
 {
 	/*
 	 * Relaxed: we hold the mutex; a later taker reads it after taking the
@@ -106,14 +106,14 @@ void cr_token_bind(struct connreg *reg, uint32_t tok, uint32_t slot)
 	atomic_store_explicit(&reg->tokens[tok].slot, slot, memory_order_relaxed);
 }
 
-void cr_token_give(struct connreg *reg, uint32_t tok)
+void cr_token_give(struct connreg_handle *reg, uint32_t tok)
 {
 	/* Relaxed: the unlock below releases it. */
 	atomic_store_explicit(&reg->tokens[tok].slot, CR_IDX_NONE, memory_order_relaxed);
 	pthread_mutex_unlock(&reg->tokens[tok].mu);
 }
 
-bool cr_slot_owner_alive(struct connreg *reg, uint32_t i)
+bool cr_slot_owner_alive(struct connreg_handle *reg, uint32_t i)
 {
 	uint32_t k;
 

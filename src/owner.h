@@ -48,26 +48,26 @@ enum cr_take {
 };
 
 /* Judge slot i's owner; on CR_TAKE_DEAD we hold token *tok. Never blocks. */
-enum cr_take cr_owner_take(struct connreg *reg, uint32_t i, uint32_t *tok);
+enum cr_take cr_owner_take(struct connreg_handle *reg, uint32_t i, uint32_t *tok);
 
 /*
  * Take a free token for the calling thread (settling a dead holder's
  * slot on the way). 0 and *tok, or -EAGAIN when every token is held.
  */
-int cr_token_take_free(struct connreg *reg, uint32_t *tok);
+int cr_token_take_free(struct connreg_handle *reg, uint32_t *tok);
 
 /* Bind a held token to the slot its holder is about to claim. */
-void cr_token_bind(struct connreg *reg, uint32_t tok, uint32_t slot);
+void cr_token_bind(struct connreg_handle *reg, uint32_t tok, uint32_t slot);
 
 /* Let go of a token we hold (unbinding it first). */
-void cr_token_give(struct connreg *reg, uint32_t tok);
+void cr_token_give(struct connreg_handle *reg, uint32_t tok);
 
 /*
  * Is slot i claimed by a live thread? A dead owner's slot is recovered on
  * the spot (taking its token obliges us to). A broken token counts as
  * alive: never recover what cannot be judged.
  */
-bool cr_slot_owner_alive(struct connreg *reg, uint32_t i);
+bool cr_slot_owner_alive(struct connreg_handle *reg, uint32_t i);
 
 /* Initialise n tokens in a new segment. 0 or -errno. */
 int cr_tokens_init(struct cr_token *tokens, uint32_t n);

@@ -7,7 +7,7 @@
 #include "pool.h"
 #include "fault.h"
 
-void cr_entry_free_unpublished(struct connreg *reg, struct cr_thread *t, uint32_t idx)
+void cr_entry_free_unpublished(struct connreg_handle *reg, struct cr_thread *t, uint32_t idx)
 {
 	_Atomic uint64_t *st = &reg->states[idx];
 	/* Relaxed: an entry we own and never published; nobody else writes its state. */
@@ -21,7 +21,7 @@ void cr_entry_free_unpublished(struct connreg *reg, struct cr_thread *t, uint32_
 	CR_FAULT();
 }
 
-void cr_entry_mark_live(struct connreg *reg, struct cr_thread *t, uint32_t idx)
+void cr_entry_mark_live(struct connreg_handle *reg, struct cr_thread *t, uint32_t idx)
 {
 	_Atomic uint64_t *st = &reg->states[idx];
 	/* Relaxed peek; the CAS below decides. */
@@ -35,7 +35,7 @@ void cr_entry_mark_live(struct connreg *reg, struct cr_thread *t, uint32_t idx)
 	CR_FAULT();
 }
 
-void cr_entry_retire(struct connreg *reg, uint32_t idx)
+void cr_entry_retire(struct connreg_handle *reg, uint32_t idx)
 {
 	_Atomic uint64_t *st = &reg->states[idx];
 	/*
@@ -64,7 +64,7 @@ void cr_entry_retire(struct connreg *reg, uint32_t idx)
 	}
 }
 
-void cr_entry_retire_state(struct connreg *reg, uint32_t idx, uint64_t v)
+void cr_entry_retire_state(struct connreg_handle *reg, uint32_t idx, uint64_t v)
 {
 	/*
 	 * ORD-3: the epoch is read after the unlink, whoever made it (the
@@ -79,7 +79,7 @@ void cr_entry_retire_state(struct connreg *reg, uint32_t idx, uint64_t v)
 }
 
 /* An entry OWNED by a dead slot: LIVE if it was published, else retired. */
-static void cr_settle_owned(struct connreg *reg, uint32_t idx, uint64_t v)
+static void cr_settle_owned(struct connreg_handle *reg, uint32_t idx, uint64_t v)
 {
 	if (cr_index_reaches(reg, idx)) {
 		/* Relaxed: ownership bookkeeping only, as in cr_entry_mark_live. */
@@ -96,7 +96,7 @@ static void cr_settle_owned(struct connreg *reg, uint32_t idx, uint64_t v)
 	cr_entry_retire_state(reg, idx, v);
 }
 
-void cr_pool_recover_slot(struct connreg *reg, uint32_t slot_idx)
+void cr_pool_recover_slot(struct connreg_handle *reg, uint32_t slot_idx)
 {
 	for (uint32_t i = 0; i < reg->n_entries; i++) {
 		/* Acquire: the dead owner's writes to the entry are visible before we hash its key. */

@@ -99,7 +99,7 @@ static bool cr_barrier_all_readers(void)
 	return true;
 }
 
-uint64_t cr_gp_poll(struct connreg *reg, struct cr_thread *self)
+uint64_t cr_gp_poll(struct connreg_handle *reg, struct cr_thread *self)
 {
 	struct cr_header *h = reg->hdr;
 	uint64_t e, g, min, cur;

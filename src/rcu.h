@@ -26,7 +26,7 @@
  * cr_read_unlock stays valid: no entry reachable at any moment of the
  * section is reused before it ends.
  */
-static inline void cr_read_lock(const struct connreg *reg, struct cr_rslot *slot)
+static inline void cr_read_lock(const struct connreg_handle *reg, struct cr_rslot *slot)
 {
 	/*
 	 * ORD-1: seq_cst load of the global epoch, so an epoch newer than the
@@ -73,7 +73,7 @@ static inline void cr_read_unlock(struct cr_rslot *slot)
  * entries retired at an epoch below it can be reused. The caller must not
  * be inside a read-side section.
  */
-uint64_t cr_gp_poll(struct connreg *reg, struct cr_thread *self);
+uint64_t cr_gp_poll(struct connreg_handle *reg, struct cr_thread *self);
 
 /* Per-process set-up (membarrier registration, fork handlers, pid identity). */
 int cr_rcu_process_init(bool *light);

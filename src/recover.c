@@ -50,7 +50,7 @@
  * whether its publisher already marked it LIVE or still holds it OWNED
  * (then that publisher's mark-live CAS fails, as after any retire).
  */
-static void cr_recover_unlinking(struct connreg *reg, uint32_t old)
+static void cr_recover_unlinking(struct connreg_handle *reg, uint32_t old)
 {
 	if (old >= reg->n_entries)
 		return;
@@ -63,13 +63,13 @@ static void cr_recover_unlinking(struct connreg *reg, uint32_t old)
 }
 
 /* A change the dead thread published but may not have announced. */
-static void cr_recover_notify(struct connreg *reg, uint32_t note)
+static void cr_recover_notify(struct connreg_handle *reg, uint32_t note)
 {
 	if (note != 0 && note - 1 < reg->n_buckets)
 		cr_notify_bucket(reg, note - 1);	/* a spurious wake-up is harmless */
 }
 
-void cr_slot_recover(struct connreg *reg, uint32_t i)
+void cr_slot_recover(struct connreg_handle *reg, uint32_t i)
 {
 	struct cr_rslot *s = &reg->rslots[i];
 	/* Acquire (both): the dead owner's last stores, visible once its lock was taken. */
@@ -96,7 +96,7 @@ void cr_slot_recover(struct connreg *reg, uint32_t i)
 	CR_FAULT();
 }
 
-unsigned cr_slots_reap_dead(struct connreg *reg)
+unsigned cr_slots_reap_dead(struct connreg_handle *reg)
 {
 	/* Acquire: pairs with the release CAS-max of a claimer (thread.c). */
 	uint32_t hwm = atomic_load_explicit(&reg->hdr->rslot_hwm, memory_order_acquire);

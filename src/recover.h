@@ -12,9 +12,9 @@
  * the slot names (owner.h). On return the slot is free (owner 0, epoch 0)
  * and the token is still the caller's to give back.
  */
-void cr_slot_recover(struct connreg *reg, uint32_t i);
+void cr_slot_recover(struct connreg_handle *reg, uint32_t i);
 
 /* Recover every claimed slot whose owner is gone; returns how many were dead. */
-unsigned cr_slots_reap_dead(struct connreg *reg);
+unsigned cr_slots_reap_dead(struct connreg_handle *reg);
 
 #endif /* CONNREG_RECOVER_H */

@@ -24,7 +24,7 @@
 #include "wait.h"
 #include "fault.h"
 
-static inline int cr_check_id(const struct connreg *reg, const void *id, size_t len)
+static inline int cr_check_id(const struct connreg_handle *reg, const void *id, size_t len)
 {
 	if (caa_unlikely(!reg || !id || len == 0))
 		return -EINVAL;
@@ -60,7 +60,7 @@ __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *i
 }
 
 /* IS_PID registries record the transport process's start time and pid namespace. */
-static void cr_pid_identity(const struct connreg *reg, uint64_t transport, struct cr_entry *e)
+static void cr_pid_identity(const struct connreg_handle *reg, uint64_t transport, struct cr_entry *e)
 {
 	uint32_t pid = (uint32_t)transport;
 
@@ -73,7 +73,7 @@ static void cr_pid_identity(const struct connreg *reg, uint64_t transport, struc
 }
 
 /* Allocate an entry and fill it privately with (id, transport). */
-static int cr_entry_prepare(struct connreg *reg, struct cr_thread *t, const void *id,
+static int cr_entry_prepare(struct connreg_handle *reg, struct cr_thread *t, const void *id,
 			    size_t len, uint64_t transport, uint32_t *idx)
 {
 	int rc = cr_entry_alloc(reg, t, idx);
@@ -96,7 +96,7 @@ static int cr_entry_prepare(struct connreg *reg, struct cr_thread *t, const void
  * the CAS fails only when another writer changed that slot. Returns 1 and
  * *old when replaced, 0 when id is absent. Call inside a section.
  */
-static int cr_replace_live(struct connreg *reg, struct cr_thread *t, const void *id, size_t len,
+static int cr_replace_live(struct connreg_handle *reg, struct cr_thread *t, const void *id, size_t len,
 			   uint64_t h, uint32_t idx, uint32_t *old)
 {
 	struct cr_hit hit;
@@ -136,7 +136,7 @@ static int cr_replace_live(struct connreg *reg, struct cr_thread *t, const void 
  * Take a stripe lock, waiting at most CONNREG_RECLAIM_WAIT_MS: a holder
  * that is stopped (SIGSTOP, a debugger) must not wedge inserts forever.
  */
-static int cr_stripe_lock(struct connreg *reg, struct cr_stripe *s)
+static int cr_stripe_lock(struct connreg_handle *reg, struct cr_stripe *s)
 {
 	struct timespec deadline;
 	int rc;
@@ -161,7 +161,7 @@ static int cr_stripe_lock(struct connreg *reg, struct cr_stripe *s)
 }
 
 /* Retire what a replace or remove unlinked, and clear the recovery note. */
-void cr_retire_unlinked(struct connreg *reg, struct cr_thread *t, uint32_t old)
+void cr_retire_unlinked(struct connreg_handle *reg, struct cr_thread *t, uint32_t old)
 {
 	cr_entry_retire(reg, old);
 	/* ORD-8: release: the retire is visible to whoever no longer sees us unlinking. */
@@ -173,7 +173,7 @@ void cr_retire_unlinked(struct connreg *reg, struct cr_thread *t, uint32_t old)
  * which rules out a second insert of the same id. Returns 1 when it
  * replaced, 0 when it inserted, -ENOSPC at capacity, or an error.
  */
-static int cr_insert_locked(struct connreg *reg, struct cr_thread *t, const void *id,
+static int cr_insert_locked(struct connreg_handle *reg, struct cr_thread *t, const void *id,
 			    size_t len, uint64_t h, uint32_t idx, uint32_t *old)
 {
 	struct cr_stripe *stripe = cr_stripe_for(reg, h);
@@ -207,7 +207,7 @@ static int cr_insert_locked(struct connreg *reg, struct cr_thread *t, const void
  * slot changed meanwhile (ledger restored; the caller re-probes). Call
  * inside a section.
  */
-int cr_remove_at(struct connreg *reg, struct cr_thread *t, struct cr_hit *hit)
+int cr_remove_at(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit)
 {
 	(void)reg;
 	uint64_t tomb = cr_count_begin_remove(t, hit->pos);
@@ -233,12 +233,12 @@ int cr_remove_at(struct connreg *reg, struct cr_thread *t, struct cr_hit *hit)
  * follows orders the note before the change, and a recoverer reads it
  * only after the writer is dead.
  */
-static inline void cr_notify_note(struct connreg *reg, struct cr_thread *t, uint64_t h)
+static inline void cr_notify_note(struct connreg_handle *reg, struct cr_thread *t, uint64_t h)
 {
 	atomic_store_explicit(&t->slot->notify, cr_home(reg, h) + 1, memory_order_relaxed);
 }
 
-static inline void cr_notify_done(struct connreg *reg, struct cr_thread *t, uint64_t h,
+static inline void cr_notify_done(struct connreg_handle *reg, struct cr_thread *t, uint64_t h,
 				  bool changed)
 {
 	if (changed)

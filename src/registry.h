@@ -10,9 +10,9 @@
  * Remove the id in hit's slot (inside a section). 1 when this call's CAS
  * landed, 0 when the slot changed meanwhile (re-probe).
  */
-int cr_remove_at(struct connreg *reg, struct cr_thread *t, struct cr_hit *hit);
+int cr_remove_at(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit);
 
 /* Retire an entry this thread unlinked, then clear its recovery note. */
-void cr_retire_unlinked(struct connreg *reg, struct cr_thread *t, uint32_t old);
+void cr_retire_unlinked(struct connreg_handle *reg, struct cr_thread *t, uint32_t old);
 
 #endif /* CONNREG_REGISTRY_H */

@@ -103,9 +103,9 @@ static int cr_params_valid(const struct cr_params *p)
 
 /* Build the process-local handle over a mapped, validated segment. */
 static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct cr_geometry *g,
-			 bool light, struct connreg **out)
+			 bool light, struct connreg_handle **out)
 {
-	struct connreg *reg = calloc(1, sizeof(*reg));
+	struct connreg_handle *reg = calloc(1, sizeof(*reg));
 	int rc;
 
 	if (!reg)
@@ -145,7 +145,7 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 	return 0;
 }
 
-void cr_handle_put(struct connreg *reg)
+void cr_handle_put(struct connreg_handle *reg)
 {
 	/* acq_rel: the last dropper sees every other holder's last touch of the mapping. */
 	if (atomic_fetch_sub_explicit(&reg->refs, 1, memory_order_acq_rel) != 1)

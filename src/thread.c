@@ -25,7 +25,7 @@ static pthread_key_t cr_exit_key;
 static pthread_once_t cr_once = PTHREAD_ONCE_INIT;
 
 /* Free slot i in the segment (its owner is us, or promised idle by connreg_close). */
-static void cr_slot_free(struct connreg *reg, uint32_t i)
+static void cr_slot_free(struct connreg_handle *reg, uint32_t i)
 {
 	struct cr_rslot *s = &reg->rslots[i];
 
@@ -53,7 +53,7 @@ static void cr_mine_unlink(struct cr_thread *t)
 	}
 }
 
-static void cr_reg_unlink(struct connreg *reg, struct cr_thread *t)
+static void cr_reg_unlink(struct connreg_handle *reg, struct cr_thread *t)
 {
 	for (struct cr_thread **pp = &reg->threads; *pp; pp = &(*pp)->next) {
 		if (*pp == t) {
@@ -66,7 +66,7 @@ static void cr_reg_unlink(struct connreg *reg, struct cr_thread *t)
 /* Drop one of this thread's records (not in cr_mine any more). */
 static void cr_record_drop(struct cr_thread *t)
 {
-	struct connreg *reg = t->reg;
+	struct connreg_handle *reg = t->reg;
 
 	pthread_mutex_lock(&reg->threads_mu);
 	if (!t->orphaned)
@@ -145,7 +145,7 @@ void cr_thread_process_init(void)
  * Claim a free slot for token tok, which we hold: bind the token to it
  * first, so a taker of our token after our death finds the slot.
  */
-static int cr_slot_claim(struct connreg *reg, uint32_t tok, uint32_t *out)
+static int cr_slot_claim(struct connreg_handle *reg, uint32_t tok, uint32_t *out)
 {
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t i = 0; i < reg->n_rslots; i++) {
@@ -189,7 +189,7 @@ static int cr_slot_claim(struct connreg *reg, uint32_t tok, uint32_t *out)
 }
 
 /* A token, then a slot bound to it. 0, or -EAGAIN (counted) when either runs out. */
-static int cr_claim(struct connreg *reg, uint32_t *tok, uint32_t *slot)
+static int cr_claim(struct connreg_handle *reg, uint32_t *tok, uint32_t *slot)
 {
 	int rc = cr_token_take_free(reg, tok);
 
@@ -203,7 +203,7 @@ static int cr_claim(struct connreg *reg, uint32_t *tok, uint32_t *slot)
 	return rc;
 }
 
-int cr_thread_attach(struct connreg *reg, struct cr_thread **out)
+int cr_thread_attach(struct connreg_handle *reg, struct cr_thread **out)
 {
 	struct cr_thread *t;
 	uint32_t idx, tok;
@@ -248,7 +248,7 @@ int cr_thread_attach(struct connreg *reg, struct cr_thread **out)
 	return 0;
 }
 
-void cr_threads_close(struct connreg *reg)
+void cr_threads_close(struct connreg_handle *reg)
 {
 	bool orphaned_any = false;
 

@@ -20,7 +20,7 @@
 extern _Atomic uint64_t cr_fork_gen;
 
 struct cr_tls_cache {
-	const struct connreg *reg;
+	const struct connreg_handle *reg;
 	uint64_t handle_gen;
 	struct cr_thread *thr;
 };
@@ -31,14 +31,14 @@ extern __thread struct cr_tls_cache cr_tls __attribute__((tls_model("initial-exe
 void cr_thread_process_init(void);
 
 /* Slow path: look up or claim this thread's slot for reg. */
-int cr_thread_attach(struct connreg *reg, struct cr_thread **out);
+int cr_thread_attach(struct connreg_handle *reg, struct cr_thread **out);
 
 /*
  * This thread's record for reg: one compare on a thread-local cache in the
  * common case. Returns 0, -ECHILD (handle from before fork), -EAGAIN (no
  * free reader slot) or -ENOMEM.
  */
-static inline int cr_thread_get(struct connreg *reg, struct cr_thread **out)
+static inline int cr_thread_get(struct connreg_handle *reg, struct cr_thread **out)
 {
 	/* Process-local word; no ordering needed beyond seeing the child's bump. */
 	if (caa_unlikely(atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) != reg->fork_gen))
@@ -56,6 +56,6 @@ static inline int cr_thread_get(struct connreg *reg, struct cr_thread **out)
  * in the segment (owner 0) and their liveness locks are let go by those
  * threads (next claim or exit). Drops the user's reference.
  */
-void cr_threads_close(struct connreg *reg);
+void cr_threads_close(struct connreg_handle *reg);
 
 #endif /* CONNREG_THREAD_H */

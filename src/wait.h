@@ -17,12 +17,12 @@ extern const struct ck_ec_mode cr_ec_mode;
  * connreg_wait_transport) and makes the futex call only when a waiter set
  * the count's flag bit.
  */
-static inline void cr_notify_bucket(struct connreg *reg, uint32_t b)
+static inline void cr_notify_bucket(struct connreg_handle *reg, uint32_t b)
 {
 	ck_ec32_inc(&reg->index[b].wake, &cr_ec_mode);
 }
 
-static inline void cr_notify(struct connreg *reg, uint64_t h)
+static inline void cr_notify(struct connreg_handle *reg, uint64_t h)
 {
 	cr_notify_bucket(reg, cr_home(reg, h));
 }
