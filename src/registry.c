@@ -92,6 +92,44 @@ static int cr_entry_prepare(struct connreg_handle *reg, struct cr_thread *t, con
 }
 
 /*
+ * The unlinking step, written once for every writer (replace, cas,
+ * unregister, reap): note the entry about to be unlinked in w_old, CAS the
+ * index slot from hit->val to `to`, and on success retire the unlinked
+ * entry and clear the note. Call inside a read-side section, so the noted
+ * entry cannot be recycled while the note names it (a recoverer reads the
+ * note only while the dead thread's epoch still pins it, recover.c).
+ * Returns 1 when the CAS landed (hit->val unlinked), 0 when the slot had
+ * changed (the note is left for cr_unlink_none or the next attempt).
+ */
+int cr_unlink_cas(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit, uint64_t to)
+{
+	/* Relaxed: the seq_cst CAS below publishes the note before the unlink. */
+	atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit->val), memory_order_relaxed);
+	CR_FAULT();
+	/*
+	 * ORD-5 publish (when `to` is live) + ORD-3 unlink in one seq_cst
+	 * CAS: a new entry's contents are released to readers, and the epoch
+	 * read in cr_entry_retire comes after the unlink.
+	 */
+	if (!atomic_compare_exchange_strong_explicit(hit->slot, &hit->val, to,
+						     memory_order_seq_cst, memory_order_relaxed))
+		return 0;
+	CR_FAULT();
+	cr_retire_unlinked(reg, t, cr_slot_idx(hit->val));
+	return 1;
+}
+
+/*
+ * Nothing was unlinked: clear the note while still inside the section, so
+ * it can never name an entry that is later recycled.
+ */
+void cr_unlink_none(struct cr_thread *t)
+{
+	/* ORD-8: release, as in cr_retire_unlinked. */
+	atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
+}
+
+/*
  * Swap entry idx in for the live slot of id, if there is one. Lock-free:
  * the CAS fails only when another writer changed that slot. Returns 1 and
  * *old when replaced, 0 when id is absent. Call inside a section.
@@ -102,33 +140,12 @@ static int cr_replace_live(struct connreg_handle *reg, struct cr_thread *t, cons
 	struct cr_hit hit;
 
 	while (cr_index_find(reg, id, (uint32_t)len, h, &hit)) {
-		/* Recovery note first: if we die after the CAS, a recoverer retires the entry. */
-		atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit.val), memory_order_relaxed);
-		CR_FAULT();
-		/*
-		 * ORD-5 publish + ORD-3 unlink in one seq_cst CAS: the new
-		 * entry's contents are released to readers, and the epoch read
-		 * in cr_entry_retire comes after the unlink.
-		 */
-		if (atomic_compare_exchange_strong_explicit(
-			    hit.slot, &hit.val, cr_slot_live(cr_fp(h), idx), memory_order_seq_cst,
-			    memory_order_relaxed)) {
+		if (cr_unlink_cas(reg, t, &hit, cr_slot_live(cr_fp(h), idx))) {
 			*old = cr_slot_idx(hit.val);
-			CR_FAULT();
-			/*
-			 * Retire inside the section: the old entry cannot be
-			 * recycled before we leave it, so the recovery note
-			 * never names a recycled entry.
-			 */
-			cr_retire_unlinked(reg, t, *old);
 			return 1;
 		}
 	}
-	/*
-	 * ORD-8: nothing unlinked: clear the note while still inside the
-	 * section, so it can never name an entry that is later recycled.
-	 */
-	atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
+	cr_unlink_none(t);
 	return 0;
 }
 
@@ -202,23 +219,16 @@ static int cr_insert_locked(struct connreg_handle *reg, struct cr_thread *t, con
 }
 
 /*
- * Remove the id in hit's slot: ledger first (count.h), recovery note, then
- * one CAS to a tomb only this thread writes. 1 when it landed; 0 when the
- * slot changed meanwhile (ledger restored; the caller re-probes). Call
- * inside a section.
+ * Remove the id in hit's slot: ledger first (count.h, its pending removal
+ * names a tomb unique to this removal), then the unlinking step. 1 when it
+ * landed; 0 when the slot changed meanwhile (ledger restored; the caller
+ * re-probes). Call inside a section.
  */
 int cr_remove_at(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit)
 {
-	(void)reg;
 	uint64_t tomb = cr_count_begin_remove(t, hit->pos);
 
-	/* Relaxed: published by the seq_cst CAS below to anyone who sees its result. */
-	atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit->val), memory_order_relaxed);
-	CR_FAULT();
-	/* ORD-3 unlink: seq_cst, before the epoch read in cr_entry_retire. */
-	if (atomic_compare_exchange_strong_explicit(hit->slot, &hit->val, tomb,
-						    memory_order_seq_cst, memory_order_relaxed)) {
-		CR_FAULT();
+	if (cr_unlink_cas(reg, t, hit, tomb)) {
 		cr_count_commit(t);
 		return 1;
 	}
@@ -354,21 +364,13 @@ int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len, uint64_
 			rc = -EAGAIN;
 			break;
 		}
-		atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit.val), memory_order_relaxed);
-		/* ORD-5 publish + ORD-3 unlink, as in cr_replace_live. */
-		if (atomic_compare_exchange_strong_explicit(
-			    hit.slot, &hit.val, cr_slot_live(cr_fp(h), idx), memory_order_seq_cst,
-			    memory_order_relaxed)) {
+		if (cr_unlink_cas(reg, t, &hit, cr_slot_live(cr_fp(h), idx))) {
 			old = cr_slot_idx(hit.val);
-			CR_FAULT();
-			/* Inside the section, as in cr_replace_live. */
-			cr_retire_unlinked(reg, t, old);
 			break;
 		}
 	}
 	if (old == CR_IDX_NONE)
-		/* ORD-8: nothing unlinked: clear the note inside the section. */
-		atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
+		cr_unlink_none(t);
 	cr_read_unlock(t->slot);
 	if (old == CR_IDX_NONE) {
 		cr_entry_free_unpublished(reg, t, idx);
@@ -402,14 +404,11 @@ int connreg_unregister(connreg_t *reg, const void *id, size_t id_len)
 	while (cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
 		if (cr_remove_at(reg, t, &hit)) {
 			old = cr_slot_idx(hit.val);
-			/* Inside the section, as in cr_replace_live. */
-			cr_retire_unlinked(reg, t, old);
 			break;
 		}
 	}
 	if (old == CR_IDX_NONE)
-		/* ORD-8: nothing unlinked: clear the note inside the section. */
-		atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
+		cr_unlink_none(t);
 	cr_read_unlock(t->slot);
 	return 0;
 }

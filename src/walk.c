@@ -193,14 +193,10 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 			 * (no ABA inside the section): a re-registration by a
 			 * live transport is never removed.
 			 */
-			if (cr_remove_at(reg, t, &hit)) {
-				/* Retiring inside our own section is fine: it only tags the epoch. */
-				cr_retire_unlinked(reg, t, cr_slot_idx(v));
+			if (cr_remove_at(reg, t, &hit))
 				n++;
-			} else {
-				/* ORD-8: nothing unlinked; clear the note. */
-				atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
-			}
+			else
+				cr_unlink_none(t);
 		}
 		cr_read_unlock(t->slot);
 	}
