@@ -10,7 +10,8 @@
  * and STOPPING=1; SIGTERM and SIGINT exit 0 and --unlink-on-exit removes
  * the name; a corrupt segment under the name is refused with a clear
  * error; SIGHUP re-reads --config; `connreg stat --prometheus` prints the
- * daemon's metrics.
+ * daemon's metrics; a connregd in another pid namespace (as its pid 1)
+ * serves the same registry alongside, and the last one out unlinks it.
  *
  * The binaries are $CONNREGD and $CONNREG_CLI, else connregd and connreg
  * next to this test binary. Each daemon's stderr goes to a file in a
@@ -156,6 +157,71 @@ static void dmn_start(struct dmn *d, const char *tag, const char *const env[],
 	}
 	if (g_npids < sizeof(g_pids) / sizeof(g_pids[0]))
 		g_pids[g_npids++] = d->pid;
+}
+
+/*
+ * Start connregd as pid 1 of a new pid namespace: d->pid is the process
+ * that created the namespace and waits for connregd (it exits with
+ * connregd's status, 77 when a new pid namespace is not allowed here);
+ * *inner receives connregd's pid as this namespace numbers it.
+ */
+static void dmn_start_pidns(struct dmn *d, const char *tag, const char *const args[],
+			    pid_t *inner)
+{
+	const char *path = binary("CONNREGD", "connregd");
+	const char *argv[48];
+	size_t n = 0;
+	int pfd[2];
+
+	memset(d, 0, sizeof(*d));
+	d->status = -1;
+	*inner = -1;
+	snprintf(d->log, sizeof(d->log), "%s/%s.log", tmp_dir(), tag);
+	argv[n++] = path;
+	for (size_t i = 0; args[i]; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	fflush(stdout);
+	fflush(stderr);
+	pid_t parent = getpid();
+	d->pid = fork();
+	cr_assert(d->pid >= 0);
+	if (d->pid == 0) {
+		pid_t init;
+		int st;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(99);
+		if (unshare(CLONE_NEWPID) != 0)
+			_exit(77);
+		init = fork();
+		if (init == 0) {
+			int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+			/* Its parent is outside its namespace: getppid() is 0 here. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (fd < 0)
+				_exit(127);
+			dup2(fd, 2);
+			unsetenv("NOTIFY_SOCKET");
+			unsetenv("JOURNAL_STREAM");
+			execv(path, (char *const *)argv);
+			_exit(127);
+		}
+		if (init < 0 || write(pfd[1], &init, sizeof(init)) != (ssize_t)sizeof(init))
+			_exit(98);
+		while (waitpid(init, &st, 0) < 0 && errno == EINTR)
+			;
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st));
+	}
+	close(pfd[1]);
+	if (g_npids < sizeof(g_pids) / sizeof(g_pids[0]))
+		g_pids[g_npids++] = d->pid;
+	if (t_read_all(pfd[0], inner, sizeof(*inner)) != 0)
+		*inner = -1;
+	close(pfd[0]);
 }
 
 /* Its log so far (malloc'd, never NULL). */
@@ -981,6 +1047,49 @@ Test(connregd, sigterm_exits_0_and_unlink_on_exit_removes_the_name)
 	cr_expect_eq(open_rc(name), -ENOENT, "the name is still there");
 	cr_expect_neq(access(pidfile, F_OK), 0, "the pidfile is still there");
 	EXPECT_LOG(&d, "removed the name");
+}
+
+Test(connregd, one_per_pid_namespace_pid_1_stops_on_sigterm_and_the_last_one_unlinks)
+{
+	char name[T_NAME_BUF];
+	struct dmn a, b, ns;
+	pid_t inner;
+
+	t_name(name, "cd-pidns");
+	dmn_start(&a, "a", NULL,
+		  (const char *[]){ "--name", name, "--capacity", "100", "--transport-is-pid",
+				    "--unlink-on-exit", NULL });
+	dmn_wait_ready(&a);
+
+	/* A connregd in another pid namespace serves the same registry alongside. */
+	dmn_start_pidns(&ns, "ns", (const char *[]){ "--name", name, "--capacity", "100",
+						     "--transport-is-pid", "--unlink-on-exit",
+						     NULL }, &inner);
+	if (inner < 0 && dmn_wait_exit(&ns, START_TIMEOUT_MS) == 77)
+		cr_skip_test("no new pid namespace allowed here (unshare(CLONE_NEWPID))");
+	cr_assert_gt(inner, 0, "no pid for the namespaced connregd (status %d)", ns.status);
+	cr_assert(dmn_wait_log(&ns, "ready: serving", START_TIMEOUT_MS), "not ready (status %d)",
+		  ns.status);
+	EXPECT_LOG(&ns, "connregd[1] ");	/* pid 1 of its namespace */
+	EXPECT_LOG(&ns, "adopted the existing registry");
+
+	/* In our namespace, a second one is still refused. */
+	dmn_start(&b, "b", NULL,
+		  (const char *[]){ "--name", name, "--capacity", "100", "--transport-is-pid",
+				    NULL });
+	cr_assert_eq(dmn_wait_exit(&b, START_TIMEOUT_MS), 3, "exit status %d", b.status);
+	EXPECT_LOG(&b, "already served by another connregd in this pid namespace");
+
+	/* As pid 1 it still stops on SIGTERM; the other one serves on: the name stays. */
+	cr_assert_eq(kill(inner, SIGTERM), 0);
+	cr_assert_eq(dmn_wait_exit(&ns, STOP_TIMEOUT_MS), 0, "pid 1 connregd: status %d",
+		     ns.status);
+	EXPECT_LOG(&ns, "still serves");
+	cr_assert_eq(open_rc(name), 0, "the name was removed while another connregd serves it");
+
+	/* The last one out removes it. */
+	cr_assert_eq(dmn_stop(&a, SIGTERM), 0);
+	cr_expect_eq(open_rc(name), -ENOENT, "the last connregd left the name");
 }
 
 Test(connregd, sighup_rereads_the_config_file)

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -51,7 +50,7 @@ struct daemon {
 	struct dopts o;		/* the settings in force */
 	connreg_t *reg;
 	bool created;		/* this process created the registry */
-	int lock_fd;		/* the segment, flock()ed: one connregd per name */
+	int lock_fd;		/* the segment, locked: one connregd per name and pid namespace */
 	int sig_fd;
 	struct http *http;
 	bool pidfile_written;
@@ -382,22 +381,41 @@ static int open_registry(struct daemon *d)
 	return 0;
 }
 
-/* One connregd per name: an exclusive flock on the segment. 0 or the exit status. */
-static int lock_registry(struct daemon *d)
+/*
+ * The byte of the segment file this connregd locks: its pid namespace's
+ * inode number. connreg_reap only judges pids registered from the reaper's
+ * own pid namespace, so one connregd per pid namespace may serve a
+ * registry; two in one namespace would only duplicate each other.
+ */
+static off_t pidns_byte(void)
 {
 	struct stat st;
 
-	d->lock_fd = shm_open(d->o.name, O_RDONLY | O_CLOEXEC, 0);
+	return stat("/proc/self/ns/pid", &st) == 0 ? (off_t)st.st_ino : 0;
+}
+
+/*
+ * One connregd per name and pid namespace: an open-file-description lock
+ * on one byte of the segment file (advisory: nothing in the segment
+ * changes). 0 or the exit status.
+ */
+static int lock_registry(struct daemon *d)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = pidns_byte(),
+			    .l_len = 1 };
+	struct stat st;
+
+	d->lock_fd = shm_open(d->o.name, O_RDWR | O_CLOEXEC, 0);
 	if (d->lock_fd < 0) {
 		dlog(LOG_LVL_ERR, "%s: cannot open the segment to lock it: %s", d->o.name,
 		     strerror(errno));
 		return EXIT_SYSTEM;
 	}
-	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno == EWOULDBLOCK)
+	if (fcntl(d->lock_fd, F_OFD_SETLK, &fl) != 0) {
+		if (errno == EAGAIN || errno == EACCES)
 			dlog(LOG_LVL_ERR,
-			     "%s is already served by another connregd (it holds the segment's "
-			     "lock); not starting a second one",
+			     "%s is already served by another connregd in this pid namespace "
+			     "(it holds the segment's lock); not starting a second one",
 			     d->o.name);
 		else
 			dlog(LOG_LVL_ERR, "%s: cannot lock the segment: %s", d->o.name,
@@ -411,6 +429,15 @@ static int lock_registry(struct daemon *d)
 		     "keeps its mode)",
 		     d->o.name, (unsigned)(st.st_mode & 0777), d->o.mode);
 	return 0;
+}
+
+/* Does a connregd other than us (in another pid namespace) still serve the segment? */
+static bool others_serve(struct daemon *d)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+	/* Our own lock never conflicts with itself: any conflict is another's. */
+	return fcntl(d->lock_fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 }
 
 static int write_pidfile(struct daemon *d)
@@ -468,6 +495,13 @@ static void unlink_name(struct daemon *d)
 		return;
 	}
 	close(fd);
+	if (others_serve(d)) {
+		dlog(LOG_LVL_NOTICE,
+		     "--unlink-on-exit: a connregd in another pid namespace still serves %s; "
+		     "leaving the name to the last one",
+		     d->o.name);
+		return;
+	}
 	rc = connreg_unlink(d->o.name);
 	if (rc)
 		dlog(LOG_LVL_ERR, "--unlink-on-exit: cannot remove %s: %s", d->o.name,
