@@ -33,6 +33,9 @@ if [ "$MODE" = test ]; then
 	PACKAGES+=(clang-14 libclang-rt-14-dev)
 	# tests/connregd_smoke.sh reads connregd's metrics with curl.
 	PACKAGES+=(curl)
+	# The Python binding (cffi, pytest; pip for the install check) and the
+	# C++ header's tests (g++ from build-essential, clang++ from clang-14).
+	PACKAGES+=(python3-dev python3-cffi python3-pytest python3-setuptools python3-wheel python3-pip)
 fi
 BUILD_DIR="$ROOT/build"
 ASAN_DIR="$ROOT/build-asan"
@@ -192,6 +195,126 @@ run_demo() {
 }
 
 # ---------------------------------------------------------------------------
+# Bindings: the Python package (bindings/python, cffi API mode, pytest) and
+# the C++ header (tests/cpp/run.sh: g++ and clang++, C++17 and C++20).
+# ---------------------------------------------------------------------------
+PYTHON="${PYTHON:-/usr/bin/python3}"
+
+bindings_check() {
+	local rc=0
+	echo "-- Python: bindings/python built against build/ into build/python"
+	CONNREG_INCLUDE_DIR="$ROOT/include" CONNREG_LIB_DIR="$BUILD_DIR" \
+		"$PYTHON" "$ROOT/bindings/python/build_ffi.py" --out "$BUILD_DIR/python"
+	PYTHONPATH="$BUILD_DIR/python" PYTHONDONTWRITEBYTECODE=1 CONNREG_CLI="$BUILD_DIR/connreg" \
+		"$PYTHON" -m pytest -q -p no:cacheprovider "$ROOT/bindings/python/tests" || rc=1
+	echo "-- C++: tests/cpp/run.sh"
+	JOBS="$JOBS" "$ROOT/tests/cpp/run.sh" "$BUILD_DIR" || rc=1
+	return "$rc"
+}
+
+# Part of the install check: the Python package built against the installed
+# header and library (pip --prefix) and imported from the prefix; C++
+# consumers of connreg.hpp through pkg-config (g++, clang++) and
+# find_package(connreg).
+install_check_bindings() {
+	local prefix="$1" libdir="$2" pcdir="$3" work="$4" src pkg so deps cxx pc_cflags pc_libs
+
+	echo "-- Python package: pip install --prefix, then import it from there"
+	src="$work/python-src"
+	mkdir -p "$src"
+	cp -r "$ROOT/bindings/python/connreg" "$ROOT/bindings/python/build_ffi.py" \
+		"$ROOT/bindings/python/setup.py" "$ROOT/bindings/python/pyproject.toml" "$src/"
+	rm -rf "$src/connreg/__pycache__" "$src"/connreg/*.so
+	CONNREG_INCLUDE_DIR="$prefix/include" CONNREG_LIB_DIR="$libdir" PIP_ROOT_USER_ACTION=ignore \
+		"$PYTHON" -m pip install --no-build-isolation --no-index --no-deps --no-cache-dir \
+		--disable-pip-version-check -q --prefix "$prefix" "$src"
+	pkg="$(find "$prefix" -path '*-packages/connreg/__init__.py' -print -quit)"
+	if [ -z "$pkg" ]; then
+		echo "pip installed no connreg package under $prefix" >&2
+		return 1
+	fi
+	pkg="$(dirname "$pkg")"
+	test -f "$pkg/py.typed"
+	so="$(find "$pkg" -name '_native*.so' -print -quit)"
+	deps="$(ldd "$so")"
+	if ! grep -q "libconnreg\.so\.[0-9]* => $libdir/" <<<"$deps"; then
+		echo "the Python extension is not using the installed libconnreg.so:" >&2
+		echo "$deps" >&2
+		return 1
+	fi
+	(cd "$work" && PYTHONPATH="$(dirname "$pkg")" "$PYTHON" - "$pkg" <<'EOF'
+import os
+import sys
+
+import connreg
+
+pkg = sys.argv[1]
+assert os.path.dirname(os.path.realpath(connreg.__file__)) == os.path.realpath(pkg), connreg.__file__
+name = "/connreg-install-py-%d" % os.getpid()
+with connreg.Registry.create(name, capacity=16) as reg:
+    reg.register("conn-1", 42)
+    assert reg["conn-1"] == 42 and dict(reg) == {b"conn-1": 42}
+connreg.unlink(name)
+print("python: connreg %s from %s: round trip OK" % (connreg.__version__, pkg))
+EOF
+	)
+
+	echo "-- C++ consumer (connreg.hpp) through pkg-config"
+	test -f "$prefix/include/connreg.hpp"
+	cat >"$work/consumer.cpp" <<'EOF'
+#include <connreg.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+int main()
+{
+	const std::string name = "/connreg-install-cxx-" + std::to_string(getpid());
+	std::uint64_t t = 0;
+	try {
+		connreg::registry reg = connreg::registry::create(name, {16});
+		reg.insert_or_assign("conn-1", 42);
+		t = reg.find("conn-1").value_or(0);
+		connreg::unlink(name);
+	} catch (const std::system_error &e) {
+		std::fprintf(stderr, "%s\n", e.what());
+		connreg_unlink(name.c_str());
+		return 1;
+	}
+	std::printf("c++: round trip %s\n", t == 42 ? "OK" : "FAILED");
+	return t == 42 ? 0 : 1;
+}
+EOF
+	pc_cflags="$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags connreg)"
+	pc_libs="$(PKG_CONFIG_PATH="$pcdir" pkg-config --libs connreg)"
+	for cxx in g++ "$(command -v clang++ || command -v clang++-14)"; do
+		# shellcheck disable=SC2086
+		"$cxx" -std=c++17 -Wall -Wextra -pedantic -Werror $pc_cflags "$work/consumer.cpp" \
+			-o "$work/consumer-cxx" $pc_libs
+		LD_LIBRARY_PATH="$libdir" "$work/consumer-cxx"
+	done
+
+	echo "-- C++ consumer (connreg.hpp) through find_package(connreg)"
+	mkdir -p "$work/cmake-cxx"
+	cp "$work/consumer.cpp" "$work/cmake-cxx/consumer.cpp"
+	cat >"$work/cmake-cxx/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.25)
+project(connreg_cxx_consumer CXX)
+find_package(connreg REQUIRED)
+add_executable(consumer_cxx consumer.cpp)
+target_compile_features(consumer_cxx PRIVATE cxx_std_17)
+set_target_properties(consumer_cxx PROPERTIES CXX_EXTENSIONS OFF)
+target_link_libraries(consumer_cxx PRIVATE connreg::connreg)
+EOF
+	cmake -S "$work/cmake-cxx" -B "$work/cmake-cxx/build" -DCMAKE_PREFIX_PATH="$prefix" \
+		-DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS="-Wall -Wextra -pedantic -Werror"
+	cmake --build "$work/cmake-cxx/build" -j"$JOBS"
+	"$work/cmake-cxx/build/consumer_cxx"
+}
+
+# ---------------------------------------------------------------------------
 # Install check: install into a temporary prefix, then build and run
 # consumers through pkg-config and through find_package(connreg).
 # ---------------------------------------------------------------------------
@@ -325,6 +448,8 @@ EOF
 		ldd "$work/cmake/build/consumer" >&2
 		return 1
 	fi
+
+	install_check_bindings "$prefix" "$libdir" "$pcdir" "$work"
 }
 
 # ---------------------------------------------------------------------------
@@ -356,6 +481,7 @@ if [ -x "$ROOT/tests/connregd_smoke.sh" ]; then
 	run_step "tests: connregd end to end (curl, connreg stat --prometheus, systemd-analyze)" \
 		"$ROOT/tests/connregd_smoke.sh" "$BUILD_DIR" || true
 fi
+run_step "tests: Python binding (pytest) and C++ header (g++, clang++)" bindings_check || true
 run_step "install check: cmake --install, pkg-config and find_package consumers" install_check || true
 
 [ "$FAILED" -eq 0 ]

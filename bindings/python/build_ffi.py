@@ -48,7 +48,7 @@ CDEF = r"""
 #define CONNREG_RECLAIM_WAIT_MS ...
 #define CONNREG_TRANSPORT_IS_PID ...
 
-typedef struct connreg connreg_t;
+typedef struct connreg_handle connreg_t;
 
 typedef struct connreg_config {
     uint32_t size;
@@ -118,7 +118,7 @@ typedef struct crpy_buf {
     size_t cap;
 } crpy_buf;
 void crpy_buf_free(crpy_buf *b);
-int crpy_foreach(connreg_t *reg, crpy_buf *b);
+int crpy_foreach(connreg_t *reg, crpy_buf *meta, crpy_buf *ids);
 int crpy_readers(connreg_t *reg, crpy_buf *b);
 int crpy_check(connreg_t *reg, crpy_buf *b);
 int crpy_get_bulk(connreg_t *reg, size_t n, const char *blob, const size_t *lens,
@@ -196,21 +196,31 @@ static int crpy_buf_put(crpy_buf *b, const void *p, size_t n)
     return 0;
 }
 
-/* One record per id: transport (8 bytes), id length (4 bytes), the id. */
+/*
+ * The walk fills two buffers: `meta` gets (transport, id length) as two
+ * uint64_t per id, `ids` the ids laid end to end; Python splits them with
+ * a couple of bulk conversions instead of parsing records one by one.
+ */
+struct crpy_walk {
+    crpy_buf *meta;
+    crpy_buf *ids;
+};
+
 static int crpy_foreach_cb(const void *id, size_t id_len, uint64_t transport, void *arg)
 {
-    crpy_buf *b = arg;
-    uint32_t len = (uint32_t)id_len;
+    struct crpy_walk *w = arg;
+    uint64_t m[2] = {transport, id_len};
 
-    if (crpy_buf_put(b, &transport, sizeof(transport)) || crpy_buf_put(b, &len, sizeof(len)) ||
-        crpy_buf_put(b, id, id_len))
+    if (crpy_buf_put(w->meta, m, sizeof(m)) || crpy_buf_put(w->ids, id, id_len))
         return -ENOMEM;
     return 0;
 }
 
-static int crpy_foreach(connreg_t *reg, crpy_buf *b)
+static int crpy_foreach(connreg_t *reg, crpy_buf *meta, crpy_buf *ids)
 {
-    return connreg_foreach(reg, crpy_foreach_cb, b);
+    struct crpy_walk w = {meta, ids};
+
+    return connreg_foreach(reg, crpy_foreach_cb, &w);
 }
 
 static int crpy_readers_cb(const connreg_reader_t *r, void *arg)
@@ -234,13 +244,17 @@ static int crpy_check(connreg_t *reg, crpy_buf *b)
     return connreg_check(reg, crpy_check_cb, b);
 }
 
-/* n ids laid end to end in blob; looked up 64 at a time. */
+/*
+ * n ids laid end to end in blob, looked up 64 at a time. Returns the
+ * number of ids not registered (rc[i] == -ENOENT), or a negative errno: the
+ * call's, or the first bad id's (-EINVAL, -ENAMETOOLONG).
+ */
 static int crpy_get_bulk(connreg_t *reg, size_t n, const char *blob, const size_t *lens,
                          uint64_t *transports, int *rc)
 {
     const void *ids[64];
     size_t i, j, m;
-    int r;
+    int r, misses = 0;
 
     for (i = 0; i < n; i += m) {
         m = n - i < 64 ? n - i : 64;
@@ -252,7 +266,13 @@ static int crpy_get_bulk(connreg_t *reg, size_t n, const char *blob, const size_
         if (r)
             return r;
     }
-    return 0;
+    for (i = 0; i < n; i++) {
+        if (rc[i] == -ENOENT)
+            misses++;
+        else if (rc[i])
+            return rc[i];
+    }
+    return misses;
 }
 """
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import errno as _errno
+from itertools import accumulate as _accumulate
 import math as _math
-import struct as _struct
 import time as _time
 from typing import Iterable, Iterator, List, Optional, Tuple, TypeVar, Union
 
@@ -71,7 +71,6 @@ _register = _lib.connreg_register
 _unregister = _lib.connreg_unregister
 _update = _lib.connreg_update_transport
 _close = _lib.connreg_close
-_RECORD = _struct.Struct("=QI")  # crpy_foreach: transport, id length, then the id
 
 # connreg_wait_transport is called in slices this long, so that a wait with
 # no deadline still returns to the interpreter, which runs signal handlers
@@ -418,18 +417,17 @@ class Registry:
         n = len(blobs)
         if n == 0:
             return []
-        lens = _ffi.new("size_t[]", [len(b) for b in blobs])
         out = _ffi.new("uint64_t[]", n)
         rcs = _ffi.new("int[]", n)
-        rc = _lib.crpy_get_bulk(self._h, n, b"".join(blobs), lens, out, rcs)
-        if rc:
-            raise self._fail(rc)
-        result: List[Union[int, _T, None]] = list(out)
-        for i, r in enumerate(rcs):
-            if r:
-                if r != _ENOENT:
-                    raise _oserror(r)
-                result[i] = default
+        misses = _lib.crpy_get_bulk(self._h, n, b"".join(blobs),
+                                    _ffi.new("size_t[]", list(map(len, blobs))), out, rcs)
+        if misses < 0:
+            raise self._fail(misses)
+        result: List[Union[int, _T, None]] = _ffi.unpack(out, n)
+        if misses:
+            for i, r in enumerate(_ffi.unpack(rcs, n)):
+                if r:
+                    result[i] = default
         return result
 
     def items(self) -> List[Tuple[bytes, int]]:
@@ -438,23 +436,20 @@ class Registry:
         The walk runs while writers run: an id registered throughout appears
         once; an id added or removed meanwhile may or may not.
         """
-        buf = _ffi.new("crpy_buf *")
+        meta = _ffi.new("crpy_buf *")
+        blob = _ffi.new("crpy_buf *")
         try:
-            rc = _lib.crpy_foreach(self._h, buf)
+            rc = _lib.crpy_foreach(self._h, meta, blob)
             if rc:
                 raise self._fail(rc)
-            data = _ffi.unpack(buf.data, buf.len) if buf.len else b""
+            m = _ffi.unpack(_ffi.cast("uint64_t *", meta.data), meta.len // 8) if meta.len else []
+            ids = _ffi.unpack(blob.data, blob.len) if blob.len else b""
         finally:
-            _lib.crpy_buf_free(buf)
-        pairs = []
-        unpack = _RECORD.unpack_from
-        off, end, head = 0, len(data), _RECORD.size
-        while off < end:
-            t, n = unpack(data, off)
-            off += head
-            pairs.append((data[off:off + n], t))
-            off += n
-        return pairs
+            _lib.crpy_buf_free(meta)
+            _lib.crpy_buf_free(blob)
+        lens = m[1::2]
+        ends = list(_accumulate(lens))
+        return list(zip([ids[e - n:e] for e, n in zip(ends, lens)], m[0::2]))
 
     def __iter__(self) -> Iterator[Tuple[bytes, int]]:
         """Iterate over ``(id, transport)`` pairs: a snapshot taken by :meth:`items`."""
