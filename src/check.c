@@ -41,7 +41,7 @@ int connreg_readers(connreg_t *reg, int (*fn)(const connreg_reader_t *r, void *a
 		r.tid = s->tid;
 		/* Display only; read before the liveness probe, which recovers a dead owner's slot. */
 		r.epoch = atomic_load_explicit(&s->epoch, memory_order_relaxed);
-		r.alive = cr_slot_owner_alive(reg, i);
+		r.alive = cr_slot_alive_or_recover(reg, i);
 		rc = fn(&r, arg);
 		if (rc)
 			return rc;
@@ -133,7 +133,7 @@ static void cr_check_entries(struct cr_checker *c, const uint8_t *seen)
 			cr_problem(c, "entry %u retired at epoch %llu, after the current epoch %llu", i,
 				   (unsigned long long)pay, (unsigned long long)epoch);
 		if (kind == CR_ST_OWNED) {
-			if (pay >= reg->n_rslots || !cr_slot_owner_alive(reg, (uint32_t)pay))
+			if (pay >= reg->n_rslots || !cr_owner_alive(reg, (uint32_t)pay))
 				cr_problem(c, "entry %u is owned by reader slot %llu, whose thread is gone", i,
 					   (unsigned long long)pay);
 		}
@@ -161,7 +161,7 @@ static void cr_check_header(struct cr_checker *c)
 		if (e > epoch)
 			cr_problem(c, "reader slot %u: epoch %llu is ahead of the global epoch", i,
 				   (unsigned long long)e);
-		if (o != 0 && !cr_slot_owner_alive(c->reg, i))
+		if (o != 0 && !cr_slot_alive_or_recover(c->reg, i))
 			cr_problem(c, "reader slot %u: owner (pid %u in its namespace) is gone (stale slot)",
 				   i, c->reg->rslots[i].pid);
 		else if (o == 0 && e != 0)

@@ -125,7 +125,7 @@ static uint32_t cr_ledger_resolve(struct connreg_handle *reg, uint32_t s, uint64
 	 * answers (owner.h); our own thread's hold reads as alive too (an
 	 * insert at capacity sums with its own pending insert).
 	 */
-	if (!owner_dead && cr_slot_owner_alive(reg, s))
+	if (!owner_dead && cr_owner_alive(reg, s))
 		return d;
 	return cr_insert_landed(reg, s, pend - 1u, hwm) ? d : d - 1u;
 }
@@ -248,16 +248,4 @@ void cr_count_recover_slot(struct connreg_handle *reg, uint32_t slot_idx)
 	if (cr_ledger_pend(l) == CR_PEND_NONE)
 		return;
 	cr_ledger_store(s, cr_ledger_resolve(reg, slot_idx, l, cr_hwm(reg), true), CR_PEND_NONE);
-}
-
-bool cr_count_tomb_reusable(struct connreg_handle *reg, uint64_t v, uint32_t pos)
-{
-	uint32_t maker = cr_slot_tomb_maker(v);
-
-	if (maker >= reg->n_rslots)
-		return true;
-	/* ORD-7: acquire pairs with cr_ledger_store of the tomb's maker. */
-	uint64_t l = atomic_load_explicit(&reg->rslots[maker].ledger, memory_order_acquire);
-
-	return cr_ledger_pend(l) != (CR_PEND_DEL | pos);
 }

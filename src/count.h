@@ -39,7 +39,5 @@ uint64_t cr_count_snapshot(struct connreg_handle *reg);
 /* A dead thread's slot: settle its pending operation into its delta. */
 void cr_count_recover_slot(struct connreg_handle *reg, uint32_t slot_idx);
 
-/* May an insert reuse tomb v at position pos (not pinned by a pending removal)? */
-bool cr_count_tomb_reusable(struct connreg_handle *reg, uint64_t v, uint32_t pos);
 
 #endif /* CONNREG_COUNT_H */

@@ -3,9 +3,26 @@
  */
 #include <errno.h>
 
-#include "count.h"
 #include "index.h"
 #include "fault.h"
+
+/*
+ * May an insert reuse tomb v at position pos? Not while the removal that
+ * made it is pending in its maker's ledger: a recoverer of that maker
+ * decides whether the removal landed by finding this very tomb here
+ * (count.c, design.md §6a).
+ */
+static bool cr_tomb_reusable(struct connreg_handle *reg, uint64_t v, uint32_t pos)
+{
+	uint32_t maker = cr_slot_tomb_maker(v);
+
+	if (maker >= reg->n_rslots)
+		return true;
+	/* ORD-7: acquire pairs with cr_ledger_store of the tomb's maker. */
+	uint64_t l = atomic_load_explicit(&reg->rslots[maker].ledger, memory_order_acquire);
+
+	return cr_ledger_pend(l) != (CR_PEND_DEL | pos);
+}
 
 /* Raise the home bucket's probe bound to d (only the stripe holder writes it). */
 static void cr_bound_raise(struct connreg_handle *reg, uint32_t home, uint32_t d)
@@ -79,7 +96,7 @@ int cr_index_insert(struct connreg_handle *reg, uint64_t h, uint32_t idx)
 
 			if (cr_slot_is_live(v) ||
 			    (v != CR_SLOT_EMPTY &&
-			     !cr_count_tomb_reusable(reg, v, b * CR_BUCKET_SLOTS + i)))
+			     !cr_tomb_reusable(reg, v, b * CR_BUCKET_SLOTS + i)))
 				continue;	/* live, or a tomb its unregister's ledger still names */
 			if (d > 0) {
 				cr_bound_raise(reg, home, d);

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "owner.h"
-#include "recover.h"
 
 /* Try to take token k. 1: taken; 0: held by a live thread; -1: broken. */
 static int cr_token_try(struct connreg_handle *reg, uint32_t k)
@@ -41,18 +40,6 @@ static bool cr_slot_names(struct connreg_handle *reg, uint32_t i, uint32_t k)
 	return o == cr_owner_ref(k);
 }
 
-/* We just took token k: recover the slot its dead holder still owned, if any. */
-static void cr_token_settle(struct connreg_handle *reg, uint32_t k)
-{
-	/* Relaxed: written only under the token's mutex, which we hold. */
-	uint32_t s = atomic_load_explicit(&reg->tokens[k].slot, memory_order_relaxed);
-
-	if (s < reg->n_rslots && cr_slot_names(reg, s, k))
-		cr_slot_recover(reg, s);
-	/* Relaxed: under the mutex. */
-	atomic_store_explicit(&reg->tokens[k].slot, CR_IDX_NONE, memory_order_relaxed);
-}
-
 enum cr_take cr_owner_take(struct connreg_handle *reg, uint32_t i, uint32_t *tok)
 {
 	/* Acquire: pairs with the claimer's release store of owner. */
@@ -69,17 +56,16 @@ enum cr_take cr_owner_take(struct connreg_handle *reg, uint32_t i, uint32_t *tok
 	case -1:
 		return CR_TAKE_BROKEN;
 	}
-	cr_token_settle(reg, k);
-	/* Settling recovered the bound slot; a slot that still names k was bound before it. */
 	if (cr_slot_names(reg, i, k)) {
 		*tok = k;
 		return CR_TAKE_DEAD;
 	}
-	cr_token_give(reg, k);
+	/* Freed meanwhile; leave the token's binding for whoever settles it. */
+	cr_token_release(reg, k);
 	return CR_TAKE_FREE;
 }
 
-int cr_token_take_free(struct connreg_handle *reg, uint32_t *tok)
+int cr_token_take_free(struct connreg_handle *reg, uint32_t *tok, uint32_t *dead_slot)
 {
 	/* Start where other threads are unlikely to: fewer trylocks on held tokens. */
 	uint32_t start = (uint32_t)(((uint64_t)(uint32_t)gettid() * 0x9e3779b97f4a7c15ull) >> 32) %
@@ -89,7 +75,10 @@ int cr_token_take_free(struct connreg_handle *reg, uint32_t *tok)
 		uint32_t k = start + n < reg->n_tokens ? start + n : start + n - reg->n_tokens;
 
 		if (cr_token_try(reg, k) == 1) {
-			cr_token_settle(reg, k);
+			/* Relaxed: written only under the token's mutex, which we now hold. */
+			uint32_t s = atomic_load_explicit(&reg->tokens[k].slot, memory_order_relaxed);
+
+			*dead_slot = s < reg->n_rslots && cr_slot_names(reg, s, k) ? s : CR_IDX_NONE;
 			*tok = k;
 			return 0;
 		}
@@ -106,14 +95,19 @@ void cr_token_bind(struct connreg_handle *reg, uint32_t tok, uint32_t slot)
 	atomic_store_explicit(&reg->tokens[tok].slot, slot, memory_order_relaxed);
 }
 
-void cr_token_give(struct connreg_handle *reg, uint32_t tok)
+void cr_token_release(struct connreg_handle *reg, uint32_t tok)
 {
-	/* Relaxed: the unlock below releases it. */
-	atomic_store_explicit(&reg->tokens[tok].slot, CR_IDX_NONE, memory_order_relaxed);
 	pthread_mutex_unlock(&reg->tokens[tok].mu);
 }
 
-bool cr_slot_owner_alive(struct connreg_handle *reg, uint32_t i)
+void cr_token_give(struct connreg_handle *reg, uint32_t tok)
+{
+	/* Relaxed: the unlock releases it. */
+	atomic_store_explicit(&reg->tokens[tok].slot, CR_IDX_NONE, memory_order_relaxed);
+	cr_token_release(reg, tok);
+}
+
+bool cr_owner_alive(struct connreg_handle *reg, uint32_t i)
 {
 	uint32_t k;
 
@@ -126,8 +120,8 @@ bool cr_slot_owner_alive(struct connreg_handle *reg, uint32_t i)
 	case CR_TAKE_DEAD:
 		break;
 	}
-	cr_slot_recover(reg, i);
-	cr_token_give(reg, k);
+	/* A probe only: the slot still names the token, so the next taker recovers it. */
+	cr_token_release(reg, k);
 	return false;
 }
 

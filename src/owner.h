@@ -24,9 +24,10 @@
  * thread until that thread's next claim or its exit, which is why there
  * are CR_TOKENS_PER_RSLOT tokens per slot.
  *
- * Whoever takes a token first settles it: if the slot bound to it (the
- * token's slot word) still names it, the holder died owning that slot, and
- * the taker recovers it before anything else.
+ * Whoever takes a token to use it settles it first: if the slot bound to
+ * it (the token's slot word) still names it, the holder died owning that
+ * slot, and the taker recovers it before anything else. This module only
+ * judges; recovery is recover.c's.
  *
  * /proc is used only where pids are the data itself: connreg_reap's
  * judgement of CONNREG_TRANSPORT_IS_PID transports (cr_pid_*).
@@ -43,31 +44,39 @@
 enum cr_take {
 	CR_TAKE_BUSY,		/* a live thread holds the token: nothing taken */
 	CR_TAKE_FREE,		/* the slot is free (or was freed meanwhile): nothing taken */
-	CR_TAKE_DEAD,		/* the owner is gone; we hold its token (*tok): recover, give */
+	CR_TAKE_DEAD,		/* the owner is gone; we hold its token (*tok) */
 	CR_TAKE_BROKEN,		/* the token cannot be judged (a corrupt segment) */
 };
 
-/* Judge slot i's owner; on CR_TAKE_DEAD we hold token *tok. Never blocks. */
+/*
+ * Judge slot i's owner; never blocks. On CR_TAKE_DEAD we hold token *tok
+ * and must recover slot i (recover.c) before cr_token_give.
+ */
 enum cr_take cr_owner_take(struct connreg_handle *reg, uint32_t i, uint32_t *tok);
 
 /*
- * Take a free token for the calling thread (settling a dead holder's
- * slot on the way). 0 and *tok, or -EAGAIN when every token is held.
+ * Is slot i claimed by a live thread? A probe that recovers nothing: a
+ * dead owner's token is let go with its binding intact, so the slot reads
+ * dead again to the next taker, who recovers it. A broken token counts as
+ * alive: never recover what cannot be judged.
  */
-int cr_token_take_free(struct connreg_handle *reg, uint32_t *tok);
+bool cr_owner_alive(struct connreg_handle *reg, uint32_t i);
+
+/*
+ * Take a free token for the calling thread. 0 and *tok, or -EAGAIN when
+ * every token is held. *dead_slot is the slot the token's previous holder
+ * died owning (the caller recovers it first), or CR_IDX_NONE.
+ */
+int cr_token_take_free(struct connreg_handle *reg, uint32_t *tok, uint32_t *dead_slot);
 
 /* Bind a held token to the slot its holder is about to claim. */
 void cr_token_bind(struct connreg_handle *reg, uint32_t tok, uint32_t slot);
 
-/* Let go of a token we hold (unbinding it first). */
+/* Let go of a held token, unbinding it (its holder is done with its slot). */
 void cr_token_give(struct connreg_handle *reg, uint32_t tok);
 
-/*
- * Is slot i claimed by a live thread? A dead owner's slot is recovered on
- * the spot (taking its token obliges us to). A broken token counts as
- * alive: never recover what cannot be judged.
- */
-bool cr_slot_owner_alive(struct connreg_handle *reg, uint32_t i);
+/* Unlock a token taken only to judge it, leaving its binding. */
+void cr_token_release(struct connreg_handle *reg, uint32_t tok);
 
 /* Initialise n tokens in a new segment. 0 or -errno. */
 int cr_tokens_init(struct cr_token *tokens, uint32_t n);

@@ -145,7 +145,7 @@ uint64_t cr_gp_poll(struct connreg_handle *reg, struct cr_thread *self)
 		if (re == 0 || re >= min)
 			continue;
 		/* In one section across two grace periods: stopped, slow, or dead. */
-		if (re + 2 <= g && !cr_slot_owner_alive(reg, i))
+		if (re + 2 <= g && !cr_slot_alive_or_recover(reg, i))
 			continue;	/* its owner is gone: recovered (epoch cleared) */
 		min = re;
 	}

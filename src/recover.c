@@ -39,7 +39,7 @@
 #include "owner.h"
 #include "pool.h"
 #include "recover.h"
-#include "wait.h"
+#include "notify.h"
 #include "fault.h"
 
 /*
@@ -96,6 +96,24 @@ void cr_slot_recover(struct connreg_handle *reg, uint32_t i)
 	CR_FAULT();
 }
 
+bool cr_slot_alive_or_recover(struct connreg_handle *reg, uint32_t i)
+{
+	uint32_t k;
+
+	switch (cr_owner_take(reg, i, &k)) {
+	case CR_TAKE_BUSY:
+	case CR_TAKE_BROKEN:
+		return true;
+	case CR_TAKE_FREE:
+		return false;
+	case CR_TAKE_DEAD:
+		break;
+	}
+	cr_slot_recover(reg, i);
+	cr_token_give(reg, k);
+	return false;
+}
+
 unsigned cr_slots_reap_dead(struct connreg_handle *reg)
 {
 	/* Acquire: pairs with the release CAS-max of a claimer (thread.c). */
@@ -108,7 +126,7 @@ unsigned cr_slots_reap_dead(struct connreg_handle *reg)
 		/* Relaxed peek: cr_owner_take decides. */
 		if (atomic_load_explicit(&reg->rslots[i].owner, memory_order_relaxed) == 0)
 			continue;
-		n += !cr_slot_owner_alive(reg, i);
+		n += !cr_slot_alive_or_recover(reg, i);
 	}
 	return n;
 }

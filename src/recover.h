@@ -14,6 +14,12 @@
  */
 void cr_slot_recover(struct connreg_handle *reg, uint32_t i);
 
+/*
+ * Is slot i claimed by a live thread? If its owner is gone, recover it
+ * first (taking its token obliges us to) and answer false.
+ */
+bool cr_slot_alive_or_recover(struct connreg_handle *reg, uint32_t i);
+
 /* Recover every claimed slot whose owner is gone; returns how many were dead. */
 unsigned cr_slots_reap_dead(struct connreg_handle *reg);
 

@@ -21,7 +21,7 @@
 #include "count.h"
 #include "rcu.h"
 #include "registry.h"
-#include "wait.h"
+#include "notify.h"
 #include "fault.h"
 
 static inline int cr_check_id(const struct connreg_handle *reg, const void *id, size_t len)

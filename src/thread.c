@@ -154,7 +154,7 @@ static int cr_slot_claim(struct connreg_handle *reg, uint32_t tok, uint32_t *out
 			uint64_t expect = atomic_load_explicit(&s->owner, memory_order_relaxed);
 
 			/* Second pass: a slot whose owner is gone is recovered and becomes free. */
-			if (expect != 0 && (pass == 0 || cr_slot_owner_alive(reg, i)))
+			if (expect != 0 && (pass == 0 || cr_slot_alive_or_recover(reg, i)))
 				continue;
 			expect = 0;
 			cr_token_bind(reg, tok, i);
@@ -191,9 +191,14 @@ static int cr_slot_claim(struct connreg_handle *reg, uint32_t tok, uint32_t *out
 /* A token, then a slot bound to it. 0, or -EAGAIN (counted) when either runs out. */
 static int cr_claim(struct connreg_handle *reg, uint32_t *tok, uint32_t *slot)
 {
-	int rc = cr_token_take_free(reg, tok);
+	uint32_t dead_slot;
+	int rc = cr_token_take_free(reg, tok, &dead_slot);
 
 	if (!rc) {
+		/* The token's last holder died owning a slot: recover it before reuse. */
+		if (dead_slot != CR_IDX_NONE)
+			cr_slot_recover(reg, dead_slot);
+		cr_token_bind(reg, *tok, CR_IDX_NONE);
 		rc = cr_slot_claim(reg, *tok, slot);
 		if (rc)
 			cr_token_give(reg, *tok);

@@ -1,8 +1,9 @@
 /*
- * wait.h: the writer's side of connreg_wait_transport.
+ * notify.h: the writers' side of connreg_wait_transport: after a change,
+ * move the home bucket's event count (ck_ec32).
  */
-#ifndef CONNREG_WAIT_H
-#define CONNREG_WAIT_H
+#ifndef CONNREG_NOTIFY_H
+#define CONNREG_NOTIFY_H
 
 #include <ck_ec.h>
 
@@ -27,4 +28,4 @@ static inline void cr_notify(struct connreg_handle *reg, uint64_t h)
 	cr_notify_bucket(reg, cr_home(reg, h));
 }
 
-#endif /* CONNREG_WAIT_H */
+#endif /* CONNREG_NOTIFY_H */
