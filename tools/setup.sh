@@ -33,9 +33,10 @@ if [ "$MODE" = test ]; then
 	PACKAGES+=(clang-14 libclang-rt-14-dev)
 	# tests/connregd_smoke.sh reads connregd's metrics with curl.
 	PACKAGES+=(curl)
-	# The Python binding (cffi, pytest; pip for the install check) and the
+	# The Python binding (cffi, pytest, mypy; pip for the install check) and the
 	# C++ header's tests (g++ from build-essential, clang++ from clang-14).
-	PACKAGES+=(python3-dev python3-cffi python3-pytest python3-setuptools python3-wheel python3-pip)
+	PACKAGES+=(python3-dev python3-cffi python3-pytest python3-setuptools python3-wheel python3-pip
+		python3-mypy)
 fi
 BUILD_DIR="$ROOT/build"
 ASAN_DIR="$ROOT/build-asan"

@@ -31,7 +31,7 @@ import errno as _errno
 from itertools import accumulate as _accumulate
 import math as _math
 import time as _time
-from typing import Iterable, Iterator, List, Optional, Tuple, TypeVar, Union
+from typing import Any, Iterable, Iterator, List, NoReturn, Optional, Tuple, TypeVar, Union
 
 from ._native import ffi as _ffi, lib as _lib
 
@@ -80,7 +80,8 @@ _WAIT_SLICE_MS = 100
 
 def strerror(rc: int) -> str:
     """The library's text for a return value (0 or a negative errno)."""
-    return _ffi.string(_lib.connreg_strerror(rc)).decode()
+    text: bytes = _ffi.string(_lib.connreg_strerror(rc))
+    return text.decode()
 
 
 def _oserror(rc: int, filename: Optional[str] = None) -> OSError:
@@ -91,8 +92,8 @@ def _oserror(rc: int, filename: Optional[str] = None) -> OSError:
 
 
 def _id(id: object) -> bytes:
-    if type(id) is bytes:
-        return id  # type: ignore[return-value]
+    if isinstance(id, bytes):
+        return id
     if isinstance(id, str):
         return id.encode()
     if isinstance(id, (bytes, bytearray, memoryview)):
@@ -168,6 +169,9 @@ class Registry:
     """
 
     __slots__ = ("_h", "_name", "_created", "__weakref__")
+    _h: Any  # connreg_t * (cdata); ffi.NULL once closed
+    _name: str
+    _created: bool
 
     def __init__(self) -> None:
         raise TypeError("use Registry.create(), Registry.open() or Registry.open_or_create()")
@@ -251,7 +255,7 @@ class Registry:
 
     @property
     def closed(self) -> bool:
-        return self._h == _NULL
+        return bool(self._h == _NULL)
 
     def close(self) -> None:
         """Detach (idempotent). No other thread may be inside a call on this handle."""
@@ -275,7 +279,7 @@ class Registry:
     def __repr__(self) -> str:
         return "<connreg.Registry %r%s>" % (self._name, " closed" if self.closed else "")
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a connreg.Registry cannot be pickled: pass its name, "
                         "and open it in the other process")
 
@@ -399,7 +403,8 @@ class Registry:
                 ms = min(_WAIT_SLICE_MS, max(0, _math.ceil(left * 1000)))
             rc = wait(self._h, id, len(id), seen, out, ms)
             if rc == 0:
-                return out[0]
+                transport: int = out[0]
+                return transport
             if rc != _ETIMEDOUT:
                 raise self._fail(rc)
             if deadline is not None and ms < _WAIT_SLICE_MS and _time.monotonic() >= deadline:
@@ -477,7 +482,8 @@ class Registry:
         rc = _lib.connreg_reap(self._h, removed)
         if rc:
             raise self._fail(rc)
-        return int(removed[0])
+        n: int = removed[0]
+        return n
 
     def readers(self) -> List[Reader]:
         """The reader slots in use, over every attached process."""
