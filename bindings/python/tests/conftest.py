@@ -19,6 +19,12 @@ def unique_name(tag="t"):
     return "/connreg-py-%s-%d-%d" % (tag, os.getpid(), next(_seq))
 
 
+def segment_path(name):
+    """Where the segment of registry `name` lives (CONNREG_SHM_DIR or /dev/shm)."""
+    d = os.environ.get("CONNREG_SHM_DIR", "")
+    return (d if d.startswith("/") else "/dev/shm") + name
+
+
 def _unlink_quietly(name):
     try:
         connreg.unlink(name)

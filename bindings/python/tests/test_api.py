@@ -8,6 +8,7 @@ import time
 import pytest
 
 import connreg
+from conftest import segment_path
 
 U64_MAX = 2**64 - 1
 
@@ -44,7 +45,7 @@ def test_open_missing_is_file_not_found(name):
 
 def test_open_foreign_segment_is_eproto(name):
     # A segment that is not a registry (wrong magic) is refused, not read.
-    path = "/dev/shm" + name
+    path = segment_path(name)
     with open(path, "wb") as f:
         f.write(b"\xab" * 65536)
     t0 = time.monotonic()
@@ -112,14 +113,14 @@ def test_config_reaches_the_segment(name):
         st = r.stats()
         assert (st.capacity, st.key_max, st.max_threads) == (100, 17, 8)
         assert not st.transport_is_pid
-        assert os.stat("/dev/shm" + name).st_mode & 0o777 == 0o640
+        assert os.stat(segment_path(name)).st_mode & 0o777 == 0o640
 
 
 def test_defaults(name):
     with connreg.Registry.create(name, capacity=5) as r:
         st = r.stats()
         assert (st.key_max, st.max_threads) == (64, 512)
-        assert os.stat("/dev/shm" + name).st_mode & 0o777 == 0o600
+        assert os.stat(segment_path(name)).st_mode & 0o777 == 0o600
 
 
 def test_open_or_create(name):
@@ -439,7 +440,7 @@ def test_stats(reg):
     assert isinstance(st, connreg.Stats)
     assert st.live == 0 and st.capacity == 64 and st.key_max == 32
     assert st.layout_version >= 1 and st.entries >= st.capacity
-    assert st.segment_size == os.stat("/dev/shm" + reg.name).st_size
+    assert st.segment_size == os.stat(segment_path(reg.name)).st_size
     reg.register("a", 1)
     assert reg.stats().live == 1
     assert reg.stats().readers >= 1

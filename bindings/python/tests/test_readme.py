@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import REPO, segment_path
 
 MARK = "<!-- tested by bindings/python/tests/test_readme.py -->"
 
@@ -28,4 +28,4 @@ def test_readme_python_example_runs():
     assert out[0] == "{b'FIX.4.4:ACME->EXCH': 8194} 1"
     assert out[1].startswith("ETIMEDOUT:")
     # It unlinks what it created.
-    assert not os.path.exists("/dev/shm/example-%d" % p.pid)
+    assert not os.path.exists(segment_path("/example-%d" % p.pid))
