@@ -343,6 +343,10 @@ install_check() {
 	test -e "$so"
 	test -f "$libdir/cmake/connreg/connregConfig.cmake"
 
+	# The Python package and C++ consumers (above), first: they depend only
+	# on what was just installed.
+	install_check_bindings "$prefix" "$libdir" "$pcdir" "$work"
+
 	# Exported dynamic symbols: every CONNREG_API function of the header,
 	# and nothing else that is not a connreg_ name.
 	hdr_funcs="$(grep -oE '^CONNREG_API[^(]*\bconnreg_[a-z_]+\(' "$ROOT/include/connreg.h" |
@@ -450,7 +454,6 @@ EOF
 		return 1
 	fi
 
-	install_check_bindings "$prefix" "$libdir" "$pcdir" "$work"
 }
 
 # ---------------------------------------------------------------------------
