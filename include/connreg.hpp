@@ -637,9 +637,12 @@ public:
 	void for_each(F &&fn, std::error_code &ec) const
 		noexcept(std::is_nothrow_invocable_v<F &, std::string_view, std::uint64_t>)
 	{
-		using Fn = std::remove_reference_t<F>;
-		detail::walk_ctx c{const_cast<void *>(static_cast<const void *>(&fn)),
-				   &detail::walk_call_id<Fn>};
+		/* An object to point at, whatever fn is (a lambda, a const
+		 * functor, a function). */
+		auto call = [&fn](std::string_view id, std::uint64_t t) -> decltype(auto) {
+			return fn(id, t);
+		};
+		detail::walk_ctx c{&call, &detail::walk_call_id<decltype(call)>};
 		int rc = connreg_foreach(h_, &detail::connreg_hpp_foreach_cb, &c);
 #if CONNREG_HPP_EXCEPTIONS
 		if (c.error)

@@ -366,6 +366,23 @@ TEST(for_each_visits_every_id)
 	CHECK(!ec && n == 1001);
 }
 
+static int g_visits;
+static void count_visit(std::string_view, std::uint64_t) { g_visits++; }
+static bool first_two(std::string_view, std::uint64_t) { return ++g_visits < 2; }
+
+TEST(for_each_takes_plain_functions)
+{
+	registry r = make();
+	for (int i = 0; i < 5; i++)
+		r.insert_or_assign("id-" + std::to_string(i), 1);
+	g_visits = 0;
+	r.for_each(count_visit);
+	CHECK(g_visits == 5);
+	g_visits = 0;
+	r.for_each(&first_two);
+	CHECK(g_visits == 2);
+}
+
 TEST(for_each_stops_when_fn_returns_false)
 {
 	registry r = make();
