@@ -23,8 +23,8 @@
  *   connreg_foreach has returned.
  * - wait_for / wait_until take std::chrono durations and time points.
  *
- * Requires connreg.h's opaque struct to be tagged `struct connreg_handle`
- * (a tag named `connreg` would clash with this namespace).
+ * connreg.h tags its opaque handle `struct connreg_handle`: a tag named
+ * `connreg` would clash with this namespace.
  */
 #ifndef CONNREG_HPP
 #define CONNREG_HPP
