@@ -34,7 +34,7 @@ WARN=(-Wall -Wextra -pedantic -Werror -Wshadow -Wold-style-cast -Wconversion -Ws
 	-Wnon-virtual-dtor -Wcast-qual)
 # shellcheck disable=SC2206
 EXTRA=(${CXXFLAGS:-})
-LINK=(-L"$BUILD" -lconnreg -Wl,-rpath,"$BUILD" -pthread)
+LINK=(-L"$BUILD" -lconnreg "-Wl,-rpath,$BUILD" -pthread)
 
 # The README's C++ example, exactly as written there.
 awk '/tested by tests\/cpp\/run.sh/ {armed = 1; next}
