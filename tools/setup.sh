@@ -352,7 +352,12 @@ install_check() {
 	hdr_funcs="$(grep -oE '^CONNREG_API[^(]*\bconnreg_[a-z_]+\(' "$ROOT/include/connreg.h" |
 		grep -oE 'connreg_[a-z_]+' | sort -u)"
 	local dyn
-	dyn="$(nm -D --defined-only "$so" | awk '$2 ~ /^[TtWwDdBbRrVvi]$/ {print $3}' | sort -u)"
+	# Every export carries the CONNREG_1.0 version node (src/connreg.map).
+	dyn="$(nm -D --defined-only "$so" | awk '$2 ~ /^[TtWwDdBbRrVvi]$/ {print $3}' | sed 's/@@*CONNREG_[0-9.]*$//' | sort -u)"
+	if nm -D --defined-only "$so" | awk '$3 ~ /^connreg_/ && $3 !~ /@@CONNREG_1\.0$/ {print; bad=1} END {exit !bad}'; then
+		echo "libconnreg.so exports connreg_* symbols without the CONNREG_1.0 version" >&2
+		return 1
+	fi
 	missing="$(comm -23 <(echo "$hdr_funcs") <(echo "$dyn"))"
 	extra="$(echo "$dyn" | grep -v '^connreg_' || true)"
 	if [ -n "$missing" ]; then
@@ -417,8 +422,9 @@ EOF
 	# shellcheck disable=SC2086
 	cc -std=c11 -Wall -Wextra -Werror $pc_cflags "$work/consumer.c" -o "$work/consumer-pc" $pc_libs
 	LD_LIBRARY_PATH="$libdir" "$work/consumer-pc"
-	if LD_LIBRARY_PATH="$libdir" ldd "$work/consumer-pc" | grep -q "libconnreg.so.0 => $libdir"; then :; else
-		echo "consumer-pc is not using the installed libconnreg.so.0:" >&2
+	# grep without -q reads all of ldd's output (no SIGPIPE under pipefail).
+	if LD_LIBRARY_PATH="$libdir" ldd "$work/consumer-pc" | grep "libconnreg.so.1 => $libdir" >/dev/null; then :; else
+		echo "consumer-pc is not using the installed libconnreg.so.1:" >&2
 		LD_LIBRARY_PATH="$libdir" ldd "$work/consumer-pc" >&2
 		return 1
 	fi
@@ -437,7 +443,7 @@ EOF
 	cat >"$work/cmake/CMakeLists.txt" <<'EOF'
 cmake_minimum_required(VERSION 3.25)
 project(connreg_consumer C)
-find_package(connreg 0.1 REQUIRED)
+find_package(connreg 1.0 REQUIRED)
 add_executable(consumer consumer.c)
 target_link_libraries(consumer PRIVATE connreg::connreg)
 add_executable(consumer_static consumer.c)
@@ -448,8 +454,8 @@ EOF
 	cmake --build "$work/cmake/build" -j"$JOBS"
 	"$work/cmake/build/consumer"
 	"$work/cmake/build/consumer_static"
-	if ldd "$work/cmake/build/consumer" | grep -q "libconnreg.so.0 => $libdir"; then :; else
-		echo "CMake consumer is not using the installed libconnreg.so.0:" >&2
+	if ldd "$work/cmake/build/consumer" | grep "libconnreg.so.1 => $libdir" >/dev/null; then :; else
+		echo "CMake consumer is not using the installed libconnreg.so.1:" >&2
 		ldd "$work/cmake/build/consumer" >&2
 		return 1
 	fi
