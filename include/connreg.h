@@ -30,7 +30,11 @@
  *   -ENAMETOOLONG  id longer than the registry's key_max
  *   -ENOENT        no such id (lookups, updates) or no such segment (open)
  *   -EEXIST        connreg_create: the name is taken
- *   -ENOSPC        register of a new id while `capacity` ids are live
+ *   -ENOSPC        register of a new id while `capacity` ids are live;
+ *                  connreg_create: the segment directory's filesystem
+ *                  cannot hold the whole segment (nothing is left behind;
+ *                  connreg_segment_size and connreg_shm_space give the
+ *                  numbers)
  *   -EPROTO        connreg_open: the segment is not a valid registry (wrong
  *                  magic, layout version or signature, truncated, a header
  *                  field inconsistent with the segment's size, or its creator
@@ -44,11 +48,24 @@
  *                  through a handle) every reader slot or liveness token is
  *                  taken
  *   -ECHILD        the handle was opened by the parent of a fork()
- *   -ENOMEM        process-local allocation failed
+ *   -ENOMEM        process-local allocation failed; CONNREG_OPEN_MLOCK over
+ *                  RLIMIT_MEMLOCK
+ *   -EPERM         CONNREG_OPEN_MLOCK with RLIMIT_MEMLOCK 0 and no
+ *                  CAP_IPC_LOCK
  *   -ETIMEDOUT     connreg_wait_transport: no change before the timeout
  *   -EOPNOTSUPP    connreg_reap on a registry created without
  *                  CONNREG_TRANSPORT_IS_PID
  *   -EACCES, -EMFILE, ... : system errors from shm_open/ftruncate/mmap, as is
+ *
+ * Where segments live: POSIX shared memory (shm_open, /dev/shm) unless the
+ * environment variable CONNREG_SHM_DIR names an absolute directory; then
+ * the segment "/name" is the file "$CONNREG_SHM_DIR/name" (a tmpfs with
+ * more room, one mounted huge=always for 2 MiB pages, or hugetlbfs). Every
+ * call that takes a name (create, open, open_or_create, unlink) reads it,
+ * so every process of one registry must see the same value. Names,
+ * permissions, the reservation at create and the checks at open are the
+ * same in any directory. On hugetlbfs the file is rounded up to whole huge
+ * pages. Set-uid programs ignore it (secure_getenv).
  *
  * Every call that uses the calling thread's reader slot (all but create,
  * open, close, unlink, stats, readers and strerror) claims one on the
@@ -134,7 +151,15 @@ typedef struct connreg_config {
  * Create a new registry segment called `name` ("/" then 1..200 characters of
  * [A-Za-z0-9._-]) and attach to it. Exactly one of several concurrent
  * creators of one name succeeds (O_EXCL); the others get -EEXIST.
- * Returns 0 and *out, -EINVAL, -EEXIST, or a system error.
+ * Returns 0 and *out, -EINVAL, -EEXIST, -ENOSPC, or a system error.
+ *
+ * The whole segment (connreg_segment_size bytes) is allocated in its
+ * filesystem (fallocate) before it gets its size and before it is
+ * published, so no process attached to it can later meet a page the
+ * filesystem cannot supply (SIGBUS on a full tmpfs). When it does not fit
+ * the call returns -ENOSPC and the name is removed again. The environment
+ * variables CONNREG_PREFAULT and CONNREG_MLOCK apply to the creator's
+ * mapping as to connreg_open's (see connreg_open_ex).
  */
 CONNREG_API int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **out);
 
@@ -153,6 +178,69 @@ CONNREG_API int connreg_open(const char *name, connreg_t **out);
  */
 CONNREG_API int connreg_open_or_create(const char *name, const connreg_config_t *cfg,
 				       connreg_t **out, int *created);
+
+/*
+ * Options of connreg_open_ex, a sized struct (see "Sized structs"): set
+ * `size` to sizeof(connreg_open_opts_t) or leave it 0.
+ */
+#define CONNREG_OPEN_OPTS_SIZE_VER0 8u
+
+/*
+ * Open flag: fill this process's page tables for the whole segment at
+ * open (madvise MADV_POPULATE_WRITE; on kernels before 5.14 by reading
+ * every page), so that lookups, and the reader slot each thread writes,
+ * take no page fault afterwards. Costs time at open in proportion to the
+ * segment's size, and the page tables (2 MiB per GiB of 4 KiB pages). A
+ * page the filesystem cannot supply (a segment created sparse by an older
+ * connreg on a full tmpfs) makes the open fail with -ENOSPC instead of a
+ * later SIGBUS.
+ */
+#define CONNREG_OPEN_PREFAULT 0x1u
+/*
+ * Open flag: PREFAULT, then mlock(2) the mapping so the kernel never
+ * reclaims its pages from under the page tables (swap of tmpfs pages).
+ * Counts the whole segment against the process's RLIMIT_MEMLOCK: when
+ * that is too low the open fails with -ENOMEM (-EPERM when the limit is 0
+ * and the process lacks CAP_IPC_LOCK) rather than silently running
+ * unlocked. Raise it with `ulimit -l`, LimitMEMLOCK= (systemd) or
+ * `docker run --ulimit memlock=-1`.
+ */
+#define CONNREG_OPEN_MLOCK 0x2u
+
+typedef struct connreg_open_opts {
+	uint32_t size;  /* sizeof(connreg_open_opts_t), or 0 for CONNREG_OPEN_OPTS_SIZE_VER0 */
+	uint32_t flags; /* CONNREG_OPEN_PREFAULT | CONNREG_OPEN_MLOCK; unknown bits: -EINVAL */
+	/* more fields may follow; a zeroed field always selects its default */
+} connreg_open_opts_t;
+
+/*
+ * connreg_open with options. opts NULL is connreg_open itself, which takes
+ * its flags from the environment: CONNREG_PREFAULT=1 (PREFAULT) and
+ * CONNREG_MLOCK=1 (MLOCK), for programs that cannot be changed; a non-NULL
+ * opts is used as given and the environment is not read.
+ * Returns 0 and *out, the errors of connreg_open, -E2BIG (an unknown
+ * non-zero tail of opts), -ENOSPC, -ENOMEM or -EPERM (above).
+ */
+CONNREG_API int connreg_open_ex(const char *name, const connreg_open_opts_t *opts,
+				connreg_t **out);
+
+/*
+ * The bytes connreg_create reserves for cfg in the segment directory: the
+ * segment's size, rounded up to whole huge pages on hugetlbfs. Nothing is
+ * created. Returns 0 and *bytes, -EINVAL (NULL, a bad configuration or
+ * CONNREG_SHM_DIR), -E2BIG.
+ */
+CONNREG_API int connreg_segment_size(const connreg_config_t *cfg, uint64_t *bytes);
+
+/*
+ * Free and total bytes of the filesystem segments are created in
+ * (/dev/shm, or CONNREG_SHM_DIR), as statvfs(3) gives them to an
+ * unprivileged process (f_bavail, f_blocks; hugetlbfs: its huge pages).
+ * Either pointer may be NULL. A tmpfs mounted without a size limit
+ * reports 0 for both. Returns 0, -EINVAL, or a system error (-ENOENT: no
+ * such directory).
+ */
+CONNREG_API int connreg_shm_space(uint64_t *avail, uint64_t *total);
 
 /*
  * Detach. Gives back the reader slots of every thread that used this handle.

@@ -19,7 +19,10 @@ const char *connreg_strerror(int err)
 	case -EEXIST:
 		return "EEXIST: a registry with this name already exists";
 	case -ENOSPC:
-		return "ENOSPC: registry full: capacity ids are live";
+		return "ENOSPC: registry full: capacity ids are live; or, at create, no room for "
+		       "the segment in /dev/shm (or CONNREG_SHM_DIR): see connreg_segment_size "
+		       "and df, enlarge it (docker run --shm-size=..., or "
+		       "mount -o remount,size=... /dev/shm)";
 	case -E2BIG:
 		return "E2BIG: the config struct carries fields this library does not know "
 		       "(built against a newer connreg.h)";
@@ -32,7 +35,11 @@ const char *connreg_strerror(int err)
 	case -ECHILD:
 		return "ECHILD: handle opened before fork(); the child must open its own";
 	case -ENOMEM:
-		return "ENOMEM: out of process memory";
+		return "ENOMEM: out of process memory, or CONNREG_OPEN_MLOCK over RLIMIT_MEMLOCK "
+		       "(raise it: ulimit -l, LimitMEMLOCK=)";
+	case -EPERM:
+		return "EPERM: CONNREG_OPEN_MLOCK not permitted: RLIMIT_MEMLOCK is 0 and no "
+		       "CAP_IPC_LOCK (raise it: ulimit -l, LimitMEMLOCK=)";
 	case -ETIMEDOUT:
 		return "ETIMEDOUT: the id's transport did not change before the timeout";
 	case -EOPNOTSUPP:

@@ -17,6 +17,7 @@
 #include "handle.h"
 #include "owner.h"
 #include "rcu.h"
+#include "shm.h"
 
 static _Atomic uint64_t cr_handle_gen_counter;
 
@@ -193,7 +194,9 @@ int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **ou
 {
 	struct cr_params p;
 	struct cr_geometry g;
+	struct cr_shm_dir dir;
 	uint32_t mode, flags;
+	uint64_t map_len;
 	uint8_t *base;
 	bool light;
 	int fd, rc;
@@ -206,21 +209,36 @@ int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **ou
 	rc = cr_geometry_compute(&p, &g);
 	if (rc)
 		return rc;
+	rc = cr_shm_dir_get(&dir);
+	if (rc)
+		return rc;
 	cr_rcu_process_init(&light);
 
-	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+	fd = cr_shm_open(&dir, name, O_RDWR | O_CREAT | O_EXCL, (mode_t)mode);
 	if (fd < 0)
-		return -errno;
+		return fd;
+	map_len = cr_shm_round(g.segment_size, cr_shm_granule_fd(fd));
 	/* The umask must not narrow what the caller asked for. */
-	if (fchmod(fd, (mode_t)mode) != 0 || ftruncate(fd, (off_t)g.segment_size) != 0) {
+	if (fchmod(fd, (mode_t)mode) != 0) {
 		rc = -errno;
 		goto fail_unlink;
 	}
-	base = mmap(NULL, g.segment_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/*
+	 * Every page is allocated before the segment has its size, so a full
+	 * filesystem says -ENOSPC here, once, rather than SIGBUS later to
+	 * whichever process first touches a page it cannot supply.
+	 */
+	rc = cr_shm_reserve(fd, sizeof(struct cr_header), map_len);
+	if (rc)
+		goto fail_unlink;
+	base = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		rc = -errno;
 		goto fail_unlink;
 	}
+	rc = cr_shm_prepare(&dir, base, map_len, cr_shm_env_flags());
+	if (rc)
+		goto fail_unmap;
 
 	/* The segment is zero-filled: EMPTY slots, FREE states, free reader slots. */
 	struct cr_header *h = (struct cr_header *)base;
@@ -253,19 +271,24 @@ int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **ou
 
 	rc = cr_handle_new(base, &p, &g, light, out);
 	if (rc)
-		munmap(base, g.segment_size);
+		munmap(base, map_len);
+	else
+		(*out)->size = map_len;
 	return rc;
 
 fail_unmap:
-	munmap(base, g.segment_size);
+	munmap(base, map_len);
 fail_unlink:
-	shm_unlink(name);
+	cr_shm_unlink(&dir, name);
 	close(fd);
 	return rc;
 }
 
-/* Check a header copy against the segment's real size. 0 or -EPROTO. */
-static int cr_header_check(const struct cr_header *h, uint64_t seg_size)
+/*
+ * Check a header copy against the segment's real size (a whole number of
+ * granules: huge pages on hugetlbfs, else bytes). 0 or -EPROTO.
+ */
+static int cr_header_check(const struct cr_header *h, uint64_t seg_size, uint64_t granule)
 {
 	struct cr_geometry g;
 
@@ -274,7 +297,7 @@ static int cr_header_check(const struct cr_header *h, uint64_t seg_size)
 	    (h->flags & ~CR_KNOWN_FLAGS))
 		return -EPROTO;
 	if (cr_geometry_compute(&h->params, &g) != 0 || memcmp(&g, &h->geo, sizeof(g)) != 0 ||
-	    g.segment_size != seg_size)
+	    cr_shm_round(g.segment_size, granule) != seg_size)
 		return -EPROTO;
 	return 0;
 }
@@ -293,21 +316,69 @@ static int cr_dynamic_check(struct cr_header *h)
 	return 0;
 }
 
+_Static_assert(sizeof(connreg_open_opts_t) == CONNREG_OPEN_OPTS_SIZE_VER0,
+	       "connreg_open_opts_t grew: add CONNREG_OPEN_OPTS_SIZE_VER1, keep VER0");
+
+/* The caller's open options (of the size it declares) as flags. 0, -EINVAL, -E2BIG. */
+static int cr_open_flags(const connreg_open_opts_t *in, uint32_t *flags)
+{
+	size_t n;
+
+	if (!in) {
+		*flags = cr_shm_env_flags();
+		return 0;
+	}
+	n = in->size ? in->size : CONNREG_OPEN_OPTS_SIZE_VER0;
+	if (n < CONNREG_OPEN_OPTS_SIZE_VER0)
+		return -EINVAL;
+	for (size_t i = sizeof(*in); i < n; i++)
+		if (((const uint8_t *)in)[i] != 0)
+			return -E2BIG;
+	if (in->flags & ~(CONNREG_OPEN_PREFAULT | CONNREG_OPEN_MLOCK))
+		return -EINVAL;
+	*flags = in->flags;
+	return 0;
+}
+
+/*
+ * While waiting for a creator: a name removed before the segment was
+ * ready means the creator gave up (-ENOSPC, or died and was cleaned up):
+ * -ENOENT at once, as if the open had come a moment later.
+ */
+static int cr_creator_gone(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_nlink == 0;
+}
+
 int connreg_open(const char *name, connreg_t **out)
+{
+	return connreg_open_ex(name, NULL, out);
+}
+
+int connreg_open_ex(const char *name, const connreg_open_opts_t *opts, connreg_t **out)
 {
 	uint64_t deadline = cr_now_ms() + CONNREG_OPEN_WAIT_MS;
 	struct cr_header copy;
+	struct cr_shm_dir dir;
 	struct stat st;
 	uint8_t *base = MAP_FAILED;
 	size_t mapped = 0;
+	uint32_t oflags;
 	bool light;
 	int fd, rc;
 
 	if (!name || !out || !cr_name_valid(name))
 		return -EINVAL;
-	fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+	rc = cr_open_flags(opts, &oflags);
+	if (!rc)
+		rc = cr_shm_dir_get(&dir);
+	if (rc)
+		return rc;
+	fd = cr_shm_open(&dir, name, O_RDWR, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 
 	/* A creator may not have sized the segment yet: wait, bounded. */
 	for (;;) {
@@ -315,8 +386,17 @@ int connreg_open(const char *name, connreg_t **out)
 			rc = -errno;
 			goto out_close;
 		}
+		/* A FIFO or device planted under the name never becomes a registry. */
+		if (!S_ISREG(st.st_mode)) {
+			rc = -EPROTO;
+			goto out_close;
+		}
 		if ((uint64_t)st.st_size >= sizeof(struct cr_header))
 			break;
+		if (st.st_nlink == 0) {
+			rc = -ENOENT;
+			goto out_close;
+		}
 		if (cr_now_ms() >= deadline) {
 			rc = -EPROTO;
 			goto out_close;
@@ -342,13 +422,19 @@ int connreg_open(const char *name, connreg_t **out)
 			rc = -EPROTO;
 			goto out_unmap;
 		}
+		if (cr_creator_gone(fd)) {
+			rc = -ENOENT;
+			goto out_unmap;
+		}
 		cr_nap_ms(1);
 	}
 	/* Validate a private copy: a hostile writer cannot change what we checked. */
 	memcpy(&copy, h, offsetof(struct cr_header, secret));
-	rc = cr_header_check(&copy, (uint64_t)st.st_size);
+	rc = cr_header_check(&copy, (uint64_t)st.st_size, cr_shm_granule_fd(fd));
 	if (!rc)
 		rc = cr_dynamic_check(h);
+	if (!rc)
+		rc = cr_shm_prepare(&dir, base, mapped, oflags);
 	if (rc)
 		goto out_unmap;
 	close(fd);
@@ -356,6 +442,8 @@ int connreg_open(const char *name, connreg_t **out)
 	rc = cr_handle_new(base, &copy.params, &copy.geo, light, out);
 	if (rc)
 		munmap(base, mapped);
+	else
+		(*out)->size = mapped;
 	return rc;
 
 out_unmap:
@@ -408,7 +496,31 @@ void connreg_close(connreg_t *reg)
 
 int connreg_unlink(const char *name)
 {
+	struct cr_shm_dir dir;
+	int rc;
+
 	if (!name || !cr_name_valid(name))
 		return -EINVAL;
-	return shm_unlink(name) == 0 ? 0 : -errno;
+	rc = cr_shm_dir_get(&dir);
+	return rc ? rc : cr_shm_unlink(&dir, name);
+}
+
+int connreg_segment_size(const connreg_config_t *cfg, uint64_t *bytes)
+{
+	struct cr_params p;
+	struct cr_geometry g;
+	struct cr_shm_dir dir;
+	uint32_t mode, flags;
+	int rc;
+
+	if (!cfg || !bytes)
+		return -EINVAL;
+	rc = cr_params_from_config(cfg, &p, &mode, &flags);
+	if (!rc)
+		rc = cr_geometry_compute(&p, &g);
+	if (!rc)
+		rc = cr_shm_dir_get(&dir);
+	if (!rc)
+		*bytes = cr_shm_round(g.segment_size, cr_shm_granule_dir(&dir));
+	return rc;
 }

@@ -1,0 +1,744 @@
+/*
+ * Memory of a registry (issue #15): create reserves the whole segment, so
+ * a registry that does not fit is refused at create (-ENOSPC, no name left
+ * behind, the CLI prints the bytes needed and free) and one that fits can
+ * be filled to capacity on an otherwise full tmpfs without a signal; the
+ * segment directory (CONNREG_SHM_DIR) keeps every guarantee; open with
+ * CONNREG_OPEN_PREFAULT leaves no page fault for the lookups, and
+ * CONNREG_OPEN_MLOCK fails loudly when RLIMIT_MEMLOCK is too low.
+ *
+ * The small-tmpfs tests mount one in a private mount namespace (a forked
+ * child that calls unshare(CLONE_NEWNS) as root); elsewhere they skip and
+ * say why. The other tests need no privilege.
+ */
+#include "common.h"
+
+#include <dirent.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
+
+static char m_tmpdir[PATH_MAX]; /* a temporary directory of this test process, or "" */
+
+static void m_rm_tmpdir(void)
+{
+	DIR *d;
+	struct dirent *e;
+	char path[PATH_MAX + 256];
+
+	if (!m_tmpdir[0])
+		return;
+	d = opendir(m_tmpdir);
+	while (d && (e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", m_tmpdir, e->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(m_tmpdir);
+	m_tmpdir[0] = '\0';
+}
+
+static void m_fini(void)
+{
+	t_cleanup_names();
+	m_rm_tmpdir();
+}
+
+TestSuite(memory, .fini = m_fini, .timeout = 60);
+
+static const char *m_mkdtemp(void)
+{
+	snprintf(m_tmpdir, sizeof(m_tmpdir), "/tmp/crt-mem-%ld-XXXXXX", (long)getpid());
+	cr_assert_not_null(mkdtemp(m_tmpdir), "mkdtemp: %s", strerror(errno));
+	return m_tmpdir;
+}
+
+/* ------------------------------------------------------------------ */
+/* the connreg binary, run from a child (no Criterion calls there)     */
+/* ------------------------------------------------------------------ */
+
+static void m_cli_path(char *path, size_t len)
+{
+	const char *env = getenv("CONNREG_CLI");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(path, len, "%s", env);
+		return;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	if (strrchr(self, '/'))
+		*strrchr(self, '/') = '\0';
+	snprintf(path, len, "%s/connreg", self);
+}
+
+/*
+ * Run `connreg args...` to completion; its stdout and stderr (small) into
+ * out/err. Returns its exit status, or -1.
+ */
+static int m_run_cli(const char *const args[], char *out, size_t outlen, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 32];
+	const char *argv[16];
+	int po[2], pe[2], st;
+	size_t n = 0;
+	pid_t pid;
+
+	m_cli_path(path, sizeof(path));
+	argv[n++] = path;
+	for (size_t i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0)
+		return -1;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		execv(path, (char *const *)argv);
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	/* Both outputs are a few hundred bytes: the pipes never fill. */
+	st = t_wait(pid, 20000);
+	ssize_t k = read(po[0], out, outlen - 1);
+	out[k > 0 ? k : 0] = '\0';
+	k = read(pe[0], err, errlen - 1);
+	err[k > 0 ? k : 0] = '\0';
+	close(po[0]);
+	close(pe[0]);
+	return st < 256 ? st : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* sizes                                                               */
+/* ------------------------------------------------------------------ */
+
+Test(memory, segment_size_matches_create)
+{
+	char name[T_NAME_BUF];
+	connreg_config_t cfg = t_cfg(10000, 16, 8);
+	connreg_stats_t st = { .size = sizeof(st) };
+	uint64_t bytes = 0;
+	connreg_t *reg;
+
+	cr_assert_eq(connreg_segment_size(&cfg, &bytes), 0);
+	cr_assert_gt(bytes, 10000ull * 16, "%" PRIu64 " bytes for 10000 ids of 16 bytes", bytes);
+	cr_assert_eq(connreg_create(t_name(name, "size"), &cfg, &reg), 0);
+	cr_assert_eq(connreg_stats(reg, &st), 0);
+	cr_assert_eq(st.segment_size, bytes, "stats say %" PRIu64 ", connreg_segment_size %" PRIu64,
+		     st.segment_size, bytes);
+	connreg_close(reg);
+
+	/* The same checks as create. */
+	connreg_config_t bad = t_cfg(0, 16, 8);
+	cr_assert_eq(connreg_segment_size(&bad, &bytes), -EINVAL);
+	cr_assert_eq(connreg_segment_size(NULL, &bytes), -EINVAL);
+	cr_assert_eq(connreg_segment_size(&cfg, NULL), -EINVAL);
+	struct {
+		connreg_config_t c;
+		uint32_t extra;
+	} big = { .c = cfg, .extra = 1 };
+	big.c.size = sizeof(big);
+	cr_assert_eq(connreg_segment_size(&big.c, &bytes), -E2BIG);
+
+	/* Free space of /dev/shm, as statvfs gives it. */
+	uint64_t avail = 0, total = 0;
+	struct statvfs sv;
+	cr_assert_eq(connreg_shm_space(&avail, &total), 0);
+	cr_assert_eq(statvfs("/dev/shm", &sv), 0);
+	cr_assert_eq(total, (uint64_t)sv.f_blocks * sv.f_frsize);
+}
+
+Test(memory, open_ex_options_checked)
+{
+	char name[T_NAME_BUF];
+	connreg_config_t cfg = t_cfg(100, 16, 8);
+	connreg_t *reg, *r2;
+
+	cr_assert_eq(connreg_create(t_name(name, "opts"), &cfg, &reg), 0);
+	connreg_open_opts_t o = { .size = 4 };
+	cr_assert_eq(connreg_open_ex(name, &o, &r2), -EINVAL, "size below VER0");
+	o = (connreg_open_opts_t){ .flags = 0x100 };
+	cr_assert_eq(connreg_open_ex(name, &o, &r2), -EINVAL, "unknown flag");
+	struct {
+		connreg_open_opts_t o;
+		uint32_t extra;
+	} big = { .o = { .size = sizeof(big) }, .extra = 7 };
+	cr_assert_eq(connreg_open_ex(name, &big.o, &r2), -E2BIG, "unknown non-zero tail");
+	big.extra = 0;
+	big.o.flags = CONNREG_OPEN_PREFAULT;
+	cr_assert_eq(connreg_open_ex(name, &big.o, &r2), 0, "zero tail is fine");
+	connreg_close(r2);
+	cr_assert_eq(connreg_open_ex(name, NULL, &r2), 0);
+	connreg_close(r2);
+	connreg_close(reg);
+}
+
+/* ------------------------------------------------------------------ */
+/* a small tmpfs in a private mount namespace                          */
+/* ------------------------------------------------------------------ */
+
+#define M_SKIP 77
+#define M_TMPFS_SIZE (8u << 20)
+
+struct m_ns {
+	t_report_t rep;
+	char skip[512];
+	char dir[128];		/* where the tmpfs goes */
+	bool use_env;		/* CONNREG_SHM_DIR=dir, else dir is /dev/shm */
+	char big[T_NAME_BUF];	/* names */
+	char cli[T_NAME_BUF];
+	char fit[T_NAME_BUF];
+	uint64_t need_big, need_fit, avail0; /* what the child measured, for messages */
+	uint64_t filled;
+};
+
+static bool m_exists(const char *dir, const char *name)
+{
+	char path[PATH_MAX + T_NAME_BUF];
+
+	snprintf(path, sizeof(path), "%s%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static uint64_t m_avail(const char *dir)
+{
+	struct statvfs sv;
+
+	return statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+}
+
+/*
+ * In a child: unshare the mount namespace, mount a tmpfs of M_TMPFS_SIZE
+ * on ns->dir, and check the reservation there. Exit M_SKIP (with
+ * ns->skip) when this process may not do that.
+ */
+static int m_ns_child(void *arg)
+{
+	struct m_ns *ns = arg;
+	t_report_t *rep = &ns->rep;
+	connreg_config_t big = t_cfg(100000, 16, 16), fit = t_cfg(50000, 16, 16);
+	char opt[64], out[4096], err[4096], want[512];
+	connreg_t *reg;
+	uint64_t a, b, u;
+	int rc;
+
+	if (unshare(CLONE_NEWNS) != 0) {
+		snprintf(ns->skip, sizeof(ns->skip), "unshare(CLONE_NEWNS): %s", strerror(errno));
+		return M_SKIP;
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+		snprintf(ns->skip, sizeof(ns->skip), "mount --make-rprivate /: %s",
+			 strerror(errno));
+		return M_SKIP;
+	}
+	snprintf(opt, sizeof(opt), "size=%u,mode=1777", M_TMPFS_SIZE);
+	if (mount("tmpfs", ns->dir, "tmpfs", MS_NOSUID | MS_NODEV, opt) != 0) {
+		snprintf(ns->skip, sizeof(ns->skip), "mount tmpfs on %s: %s", ns->dir,
+			 strerror(errno));
+		return M_SKIP;
+	}
+	if (ns->use_env)
+		setenv("CONNREG_SHM_DIR", ns->dir, 1);
+	ns->avail0 = m_avail(ns->dir);
+	T_CHECK(rep, ns->avail0 == M_TMPFS_SIZE, return 1, "fresh tmpfs has %" PRIu64 " free",
+		ns->avail0);
+	T_CHECK(rep, connreg_shm_space(&a, &b) == 0 && a == ns->avail0 && b == M_TMPFS_SIZE,
+		return 1, "connreg_shm_space: %" PRIu64 " of %" PRIu64, a, b);
+
+	/* 1. Larger than the free space: -ENOSPC, no name, no space kept. */
+	T_CHECK(rep, connreg_segment_size(&big, &ns->need_big) == 0, return 1);
+	T_CHECK(rep, ns->need_big > ns->avail0, return 1, "need %" PRIu64, ns->need_big);
+	rc = connreg_create(ns->big, &big, &reg);
+	T_CHECK(rep, rc == -ENOSPC, return 1, "create too large: %d (%s)", rc, connreg_strerror(rc));
+	T_CHECK(rep, !m_exists(ns->dir, ns->big), return 1, "%s%s left behind", ns->dir, ns->big);
+	rc = connreg_open(ns->big, &reg);
+	T_CHECK(rep, rc == -ENOENT, return 1, "open after failed create: %d", rc);
+	u = m_avail(ns->dir);
+	T_CHECK(rep, u == ns->avail0, return 1, "free after failed create %" PRIu64 ", before %" PRIu64,
+		u, ns->avail0);
+
+	/* 2. The CLI says how much is needed and how much is free, and the remedy. */
+	rc = m_run_cli((const char *const[]){ "create", "--capacity", "100000", "--key-max", "16",
+					      "--max-threads", "16", ns->cli, NULL },
+		       out, sizeof(out), err, sizeof(err));
+	T_CHECK(rep, rc == 3, return 1, "connreg create exit %d, stderr: %s", rc, err);
+	snprintf(want, sizeof(want), "needs %" PRIu64 " bytes", ns->need_big);
+	T_CHECK(rep, strstr(err, want), return 1, "no \"%s\" in: %s", want, err);
+	snprintf(want, sizeof(want), "%s has %" PRIu64 " bytes (8.0 MiB) free", ns->dir,
+		 ns->avail0);
+	T_CHECK(rep, strstr(err, want), return 1, "no \"%s\" in: %s", want, err);
+	T_CHECK(rep, strstr(err, "--shm-size=") && strstr(err, "remount,size="), return 1,
+		"no remedy in: %s", err);
+	T_CHECK(rep, !m_exists(ns->dir, ns->cli), return 1, "the CLI left %s behind", ns->cli);
+	rc = m_run_cli((const char *const[]){ "create", "--dry-run", "--capacity", "100000",
+					      "--key-max", "16", "--max-threads", "16", NULL },
+		       out, sizeof(out), err, sizeof(err));
+	snprintf(want, sizeof(want), "segment size     %" PRIu64 " bytes", ns->need_big);
+	T_CHECK(rep, rc == 3 && strstr(out, want) && strstr(out, "fits             no"),
+		return 1, "dry-run exit %d, stdout: %s", rc, out);
+
+	/* 3. One that fits holds its memory from create on... */
+	T_CHECK(rep, connreg_segment_size(&fit, &ns->need_fit) == 0, return 1);
+	rc = connreg_create(ns->fit, &fit, &reg);
+	T_CHECK(rep, rc == 0, return 1, "create %" PRIu64 " bytes in %" PRIu64 ": %s", ns->need_fit,
+		ns->avail0, connreg_strerror(rc));
+	u = m_avail(ns->dir);
+	T_CHECK(rep, ns->avail0 - u >= ns->need_fit, return 1,
+		"create used %" PRIu64 " bytes of tmpfs, the segment is %" PRIu64 " (sparse?)",
+		ns->avail0 - u, ns->need_fit);
+
+	/* ...so even with the tmpfs then filled to the last page by someone else... */
+	char filler[PATH_MAX + 32];
+	snprintf(filler, sizeof(filler), "%s/filler", ns->dir);
+	int fd = open(filler, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	T_CHECK(rep, fd >= 0, return 1, "open %s: %s", filler, strerror(errno));
+	T_CHECK(rep, posix_fallocate(fd, 0, (off_t)u) == 0, return 1, "filler of %" PRIu64, u);
+	close(fd);
+	T_CHECK(rep, m_avail(ns->dir) == 0, return 1, "tmpfs still has %" PRIu64 " free",
+		m_avail(ns->dir));
+
+	/* ...it is filled to capacity without a signal (a SIGBUS kills this child). */
+	uint8_t id[T_ID_LEN];
+	for (uint64_t i = 0; i < fit.capacity; i++) {
+		rc = connreg_register(reg, id, t_id(id, 15, i), i + 1);
+		T_CHECK(rep, rc == 0, return 1, "register %" PRIu64 ": %s", i, connreg_strerror(rc));
+	}
+	rc = connreg_register(reg, id, t_id(id, 15, fit.capacity), 1);
+	T_CHECK(rep, rc == -ENOSPC, return 1, "register past capacity: %d", rc);
+	for (uint64_t i = 0; i < fit.capacity; i += 97) {
+		uint64_t v = 0;
+		rc = connreg_get_transport(reg, id, t_id(id, 15, i), &v);
+		T_CHECK(rep, rc == 0 && v == i + 1, return 1, "get %" PRIu64 ": %d %" PRIu64, i, rc, v);
+	}
+	connreg_stats_t st = { .size = sizeof(st) };
+	T_CHECK(rep, connreg_stats(reg, &st) == 0 && st.live == fit.capacity, return 1,
+		"live %" PRIu64, st.live);
+	ns->filled = st.live;
+	rc = connreg_check(reg, NULL, NULL);
+	T_CHECK(rep, rc == 0, return 1, "check: %d problems", rc);
+	connreg_close(reg);
+	T_CHECK(rep, connreg_unlink(ns->fit) == 0 && !m_exists(ns->dir, ns->fit), return 1);
+	unlink(filler);
+	return 0;
+}
+
+static void m_ns_run(const char *dir, bool use_env)
+{
+	struct m_ns *ns = t_shared(sizeof(*ns));
+
+	cr_assert_not_null(ns);
+	if (geteuid() != 0)
+		cr_skip_test("needs root to mount a small tmpfs in a private mount namespace "
+			     "(unshare(CLONE_NEWNS)); not root here");
+	snprintf(ns->dir, sizeof(ns->dir), "%s", dir);
+	ns->use_env = use_env;
+	/* Names made in the parent: cleaned up here even if the child dies. */
+	t_name(ns->big, "nsbig");
+	t_name(ns->cli, "nscli");
+	t_name(ns->fit, "nsfit");
+	int st = t_wait(t_fork(m_ns_child, ns), 50000);
+	if (st == M_SKIP)
+		cr_skip_test("cannot mount a tmpfs in a private mount namespace: %s", ns->skip);
+	T_ASSERT_REPORT_OK(&ns->rep);
+	cr_assert_eq(st, 0, "child: status %d (%d = killed by signal %d)", st, T_WAIT_SIGNALED,
+		     st - T_WAIT_SIGNALED);
+	cr_assert_eq(ns->filled, 50000);
+	munmap(ns, sizeof(*ns));
+}
+
+Test(memory, enospc_on_small_dev_shm, .timeout = 60)
+{
+	m_ns_run("/dev/shm", false);
+}
+
+Test(memory, enospc_on_small_shm_dir, .timeout = 60)
+{
+	m_ns_run(m_mkdtemp(), true);
+}
+
+/* ------------------------------------------------------------------ */
+/* CONNREG_SHM_DIR on an ordinary directory                            */
+/* ------------------------------------------------------------------ */
+
+struct m_peer {
+	t_report_t rep;
+	char name[T_NAME_BUF];
+	uint32_t n;
+};
+
+/* A separate process: open by name (CONNREG_SHM_DIR inherited) and look up. */
+static int m_peer_reader(void *arg)
+{
+	struct m_peer *p = arg;
+	connreg_t *reg;
+	uint8_t id[T_ID_LEN];
+	int rc = connreg_open(p->name, &reg);
+
+	T_CHECK(&p->rep, rc == 0, return 1, "peer open: %s", connreg_strerror(rc));
+	for (uint32_t i = 0; i < p->n; i++) {
+		uint64_t v = 0;
+		rc = connreg_get_transport(reg, id, t_id(id, 3, i), &v);
+		T_CHECK(&p->rep, rc == 0 && v == 1000 + i, return 1, "peer get %u: %d", i, rc);
+	}
+	rc = connreg_register(reg, id, t_id(id, 3, p->n), 77);
+	T_CHECK(&p->rep, rc == 0, return 1, "peer register: %d", rc);
+	connreg_close(reg);
+	return 0;
+}
+
+struct m_late {
+	const char *name;
+	int rc;
+	uint64_t ms;
+};
+
+static void *m_late_open(void *arg)
+{
+	struct m_late *l = arg;
+	connreg_t *reg = NULL;
+	uint64_t t0 = t_now_ms();
+
+	l->rc = connreg_open(l->name, &reg);
+	l->ms = t_now_ms() - t0;
+	if (l->rc == 0)
+		connreg_close(reg);
+	return NULL;
+}
+
+Test(memory, shm_dir_keeps_every_guarantee)
+{
+	const char *dir = m_mkdtemp();
+	char name[T_NAME_BUF], path[PATH_MAX + T_NAME_BUF], shm[T_NAME_BUF + 16];
+	connreg_config_t cfg = t_cfg(1000, 16, 8);
+	struct stat st;
+	connreg_t *reg;
+	uint64_t need;
+	uint8_t id[T_ID_LEN];
+
+	cr_assert_eq(setenv("CONNREG_SHM_DIR", dir, 1), 0);
+	t_name(name, "dir");
+	snprintf(path, sizeof(path), "%s%s", dir, name);
+	snprintf(shm, sizeof(shm), "/dev/shm%s", name);
+
+	/* Created in the directory, not in /dev/shm, fully allocated, with its mode. */
+	cfg.mode = 0640;
+	cr_assert_eq(connreg_segment_size(&cfg, &need), 0);
+	cr_assert_eq(connreg_create(name, &cfg, &reg), 0);
+	cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(access(shm, F_OK), -1, "%s exists too", shm);
+	cr_assert_eq((uint64_t)st.st_size, need);
+	cr_assert_geq((uint64_t)st.st_blocks * 512, need, "%s is sparse: %" PRIu64 " of %" PRIu64,
+		      path, (uint64_t)st.st_blocks * 512, need);
+	cr_assert_eq(st.st_mode & 0777, 0640);
+	connreg_t *again = NULL;
+	cr_assert_eq(connreg_create(name, &cfg, &again), -EEXIST);
+	for (uint32_t i = 0; i < 500; i++)
+		cr_assert_eq(connreg_register(reg, id, t_id(id, 3, i), 1000 + i), 0);
+
+	/* Another process finds it by name through the same variable. */
+	struct m_peer *p = t_shared(sizeof(*p));
+	cr_assert_not_null(p);
+	memcpy(p->name, name, sizeof(p->name));
+	p->n = 500;
+	int rc = t_wait(t_fork(m_peer_reader, p), 20000);
+	T_ASSERT_REPORT_OK(&p->rep);
+	cr_assert_eq(rc, 0, "peer status %d", rc);
+	uint64_t v = 0;
+	cr_assert_eq(connreg_get_transport(reg, id, t_id(id, 3, 500), &v), 0);
+	cr_assert_eq(v, 77);
+	munmap(p, sizeof(*p));
+	connreg_close(reg);
+
+	/* unlink removes the file; open then says -ENOENT. */
+	cr_assert_eq(connreg_unlink(name), 0);
+	cr_assert_eq(access(path, F_OK), -1);
+	cr_assert_eq(connreg_open(name, &reg), -ENOENT);
+	cr_assert_eq(connreg_unlink(name), -ENOENT);
+
+	/* Hostile files under a name are refused, as in /dev/shm. */
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	cr_assert_geq(fd, 0);
+	char junk[8192];
+	memset(junk, 0xa5, sizeof(junk));
+	cr_assert_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	close(fd);
+	cr_assert_eq(connreg_open(name, &reg), -EPROTO, "garbage file");
+	unlink(path);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	uint64_t t0 = t_now_ms();
+	cr_assert_eq(connreg_open(name, &reg), -EPROTO, "a FIFO");
+	cr_assert_lt(t_now_ms() - t0, 1000, "a FIFO is refused at once, not after the wait");
+	unlink(path);
+	char target[PATH_MAX + T_NAME_BUF];
+	snprintf(target, sizeof(target), "%s/real", dir);
+	cr_assert_eq(setenv("CONNREG_SHM_DIR", dir, 1), 0);
+	cr_assert_eq(connreg_create("/real", &cfg, &reg), 0);
+	connreg_close(reg);
+	cr_assert_eq(symlink(target, path), 0);
+	cr_assert_eq(connreg_open(name, &reg), -ELOOP, "a symbolic link is not followed");
+	unlink(path);
+	cr_assert_eq(connreg_unlink("/real"), 0);
+
+	/*
+	 * A creator that gives up before its segment is ready (it unlinks the
+	 * name) sends a waiting opener away with -ENOENT at once, not -EPROTO
+	 * after CONNREG_OPEN_WAIT_MS.
+	 */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600); /* a creator before its fallocate */
+	cr_assert_geq(fd, 0);
+	struct m_late l = { .name = name };
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, m_late_open, &l), 0);
+	t_sleep_ms(200);
+	unlink(path);
+	close(fd);
+	pthread_join(th, NULL);
+	cr_assert_eq(l.rc, -ENOENT, "opener got %d after %" PRIu64 " ms", l.rc, l.ms);
+	cr_assert_lt(l.ms, CONNREG_OPEN_WAIT_MS, "opener waited %" PRIu64 " ms", l.ms);
+
+	/* The directory must be absolute; a bad value is refused, not guessed at. */
+	cr_assert_eq(setenv("CONNREG_SHM_DIR", "relative/dir", 1), 0);
+	cr_assert_eq(connreg_create(name, &cfg, &reg), -EINVAL);
+	cr_assert_eq(connreg_open(name, &reg), -EINVAL);
+	cr_assert_eq(connreg_segment_size(&cfg, &need), -EINVAL);
+	/* A directory that does not exist: -ENOENT from create. */
+	cr_assert_eq(setenv("CONNREG_SHM_DIR", "/nonexistent-connreg-dir", 1), 0);
+	cr_assert_eq(connreg_create(name, &cfg, &reg), -ENOENT);
+	unsetenv("CONNREG_SHM_DIR");
+}
+
+/* ------------------------------------------------------------------ */
+/* prefault: no page faults on lookups after open                      */
+/* ------------------------------------------------------------------ */
+
+#define M_PF_IDS 100000u
+
+struct m_pf {
+	t_report_t rep;
+	char name[T_NAME_BUF];
+	int mode;		/* 0: no prefault, 1: CONNREG_OPEN_PREFAULT, 2: CONNREG_PREFAULT=1 */
+	long minflt, majflt;	/* faults over the measured lookups */
+	uint32_t bad;		/* lookups that did not return their transport */
+};
+
+/* Another process fills the registry. */
+static int m_pf_fill(void *arg)
+{
+	struct m_pf *pf = arg;
+	connreg_config_t cfg = t_cfg(M_PF_IDS, 16, 16);
+	uint8_t id[T_ID_LEN];
+	connreg_t *reg;
+	int rc = connreg_create(pf->name, &cfg, &reg);
+
+	T_CHECK(&pf->rep, rc == 0, return 1, "create: %s", connreg_strerror(rc));
+	for (uint32_t i = 0; i < M_PF_IDS; i++) {
+		rc = connreg_register(reg, id, t_id(id, 9, i), 3ull * i + 1);
+		T_CHECK(&pf->rep, rc == 0, return 1, "register %u: %d", i, rc);
+	}
+	connreg_close(reg);
+	return 0;
+}
+
+/* A fresh process: open, one warm-up lookup, then count faults over every id. */
+static int m_pf_measure(void *arg)
+{
+	struct m_pf *pf = arg;
+	connreg_open_opts_t o = { .size = sizeof(o) };
+	struct rusage r0, r1;
+	uint8_t id[T_ID_LEN];
+	uint32_t bad = 0;
+	connreg_t *reg;
+	uint64_t v;
+	int rc;
+
+	/* Our report area is a shared page this child has not touched: touch it now. */
+	pf->bad = 0;
+	if (pf->mode == 2) {
+		setenv("CONNREG_PREFAULT", "1", 1);
+		rc = connreg_open(pf->name, &reg);
+	} else {
+		unsetenv("CONNREG_PREFAULT");
+		o.flags = pf->mode == 1 ? CONNREG_OPEN_PREFAULT : 0;
+		rc = connreg_open_ex(pf->name, &o, &reg);
+	}
+	T_CHECK(&pf->rep, rc == 0, return 1, "open (mode %d): %s", pf->mode, connreg_strerror(rc));
+	/*
+	 * The thread's first call claims its reader slot and liveness token
+	 * and allocates its record (heap pages): not a lookup's cost.
+	 */
+	rc = connreg_get_transport(reg, id, t_id(id, 9, 0), &v);
+	T_CHECK(&pf->rep, rc == 0 && v == 1, return 1, "warm-up: %d", rc);
+	getrusage(RUSAGE_THREAD, &r0);
+	for (uint32_t i = 0; i < M_PF_IDS; i++) {
+		v = 0;
+		rc = connreg_get_transport(reg, id, t_id(id, 9, i), &v);
+		bad += rc != 0 || v != 3ull * i + 1;
+	}
+	/* Misses read whole probe sequences of buckets. */
+	for (uint32_t i = 0; i < M_PF_IDS / 4; i++)
+		bad += connreg_get_transport(reg, id, t_id(id, 10, i), &v) != -ENOENT;
+	getrusage(RUSAGE_THREAD, &r1);
+	pf->minflt = r1.ru_minflt - r0.ru_minflt;
+	pf->majflt = r1.ru_majflt - r0.ru_majflt;
+	pf->bad = bad;
+	connreg_close(reg);
+	return 0;
+}
+
+static struct m_pf *m_pf_run(const char *name, int mode)
+{
+	struct m_pf *pf = t_shared(sizeof(*pf));
+
+	cr_assert_not_null(pf);
+	memcpy(pf->name, name, sizeof(pf->name));
+	pf->mode = mode;
+	int st = t_wait(t_fork(m_pf_measure, pf), 30000);
+	T_ASSERT_REPORT_OK(&pf->rep);
+	cr_assert_eq(st, 0, "measuring child (mode %d): status %d", mode, st);
+	cr_assert_eq(pf->bad, 0, "mode %d: %u lookups wrong", mode, pf->bad);
+	return pf;
+}
+
+Test(memory, prefault_leaves_lookups_no_page_fault, .timeout = 60)
+{
+	char name[T_NAME_BUF];
+	struct m_pf *fill = t_shared(sizeof(*fill));
+
+	cr_assert_not_null(fill);
+	memcpy(fill->name, t_name(name, "pf"), sizeof(fill->name));
+	int st = t_wait(t_fork(m_pf_fill, fill), 30000);
+	T_ASSERT_REPORT_OK(&fill->rep);
+	cr_assert_eq(st, 0);
+
+	/* Without prefault the same lookups fault: the measurement can see them. */
+	struct m_pf *cold = m_pf_run(name, 0);
+	cr_assert_gt(cold->minflt + cold->majflt, 0,
+		     "no page fault over %u lookups of a segment mapped just before: "
+		     "the fault count measures nothing",
+		     M_PF_IDS);
+#if defined(__SANITIZE_ADDRESS__)
+	cr_skip_test("AddressSanitizer: lookups fault on its shadow pages, not the segment's "
+		     "(%ld faults without prefault); the no-fault check runs in the Release tree",
+		     cold->minflt);
+#else
+	struct m_pf *hot = m_pf_run(name, 1);
+	cr_assert_eq(hot->minflt + hot->majflt, 0,
+		     "CONNREG_OPEN_PREFAULT: %ld minor + %ld major faults over %u lookups "
+		     "(%ld without prefault)",
+		     hot->minflt, hot->majflt, M_PF_IDS + M_PF_IDS / 4, cold->minflt);
+	struct m_pf *env = m_pf_run(name, 2);
+	cr_assert_eq(env->minflt + env->majflt, 0,
+		     "CONNREG_PREFAULT=1: %ld minor + %ld major faults (%ld without)", env->minflt,
+		     env->majflt, cold->minflt);
+#endif
+}
+
+/* ------------------------------------------------------------------ */
+/* mlock: locked when allowed, a clear error when not                  */
+/* ------------------------------------------------------------------ */
+
+struct m_lock {
+	t_report_t rep;
+	char name[T_NAME_BUF];
+	uint64_t size;
+	int rc_zero, rc_small, rc_ok;
+	long vmlck_kb, vmlck_after_kb;
+	char skip[128];
+};
+
+static long m_vmlck_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static int m_lock_child(void *arg)
+{
+	struct m_lock *l = arg;
+	connreg_open_opts_t o = { .size = sizeof(o), .flags = CONNREG_OPEN_MLOCK };
+	struct rlimit rl;
+	connreg_t *reg;
+
+	if (geteuid() == 0) {
+		/* Root locks past any limit (CAP_IPC_LOCK): become an ordinary uid. */
+		rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
+		(void)setrlimit(RLIMIT_MEMLOCK, &rl); /* needs CAP_SYS_RESOURCE; else keep it */
+		T_CHECK(&l->rep, setgid(65534) == 0 && setuid(65534) == 0, return 1, "%s",
+			strerror(errno));
+	}
+	T_CHECK(&l->rep, getrlimit(RLIMIT_MEMLOCK, &rl) == 0, return 1);
+	rlim_t hard = rl.rlim_max;
+
+	rl.rlim_cur = 0;
+	T_CHECK(&l->rep, setrlimit(RLIMIT_MEMLOCK, &rl) == 0, return 1);
+	l->rc_zero = connreg_open_ex(l->name, &o, &reg);
+	if (l->rc_zero == 0)
+		connreg_close(reg);
+
+	rl.rlim_cur = 64 << 10;
+	T_CHECK(&l->rep, setrlimit(RLIMIT_MEMLOCK, &rl) == 0, return 1);
+	l->rc_small = connreg_open_ex(l->name, &o, &reg);
+	if (l->rc_small == 0)
+		connreg_close(reg);
+
+	if (hard != RLIM_INFINITY && hard < l->size + (1 << 20)) {
+		snprintf(l->skip, sizeof(l->skip), "RLIMIT_MEMLOCK hard limit %llu bytes",
+			 (unsigned long long)hard);
+		return 0;
+	}
+	rl.rlim_cur = hard;
+	T_CHECK(&l->rep, setrlimit(RLIMIT_MEMLOCK, &rl) == 0, return 1);
+	l->rc_ok = connreg_open_ex(l->name, &o, &reg);
+	if (l->rc_ok == 0) {
+		l->vmlck_kb = m_vmlck_kb();
+		connreg_close(reg);
+		l->vmlck_after_kb = m_vmlck_kb();
+	}
+	return 0;
+}
+
+Test(memory, mlock_locks_or_fails_loudly)
+{
+	struct m_lock *l = t_shared(sizeof(*l));
+	connreg_config_t cfg = t_cfg(2000, 16, 8);
+	connreg_t *reg;
+
+	cr_assert_not_null(l);
+	cfg.mode = 0666; /* the child may drop to another uid */
+	cr_assert_eq(connreg_create(t_name(l->name, "lock"), &cfg, &reg), 0);
+	cr_assert_eq(connreg_segment_size(&cfg, &l->size), 0);
+	int st = t_wait(t_fork(m_lock_child, l), 20000);
+	T_ASSERT_REPORT_OK(&l->rep);
+	cr_assert_eq(st, 0);
+	cr_assert_eq(l->rc_zero, -EPERM, "RLIMIT_MEMLOCK 0: %d (%s)", l->rc_zero,
+		     connreg_strerror(l->rc_zero));
+	cr_assert_eq(l->rc_small, -ENOMEM, "RLIMIT_MEMLOCK 64 KiB < %" PRIu64 ": %d (%s)", l->size,
+		     l->rc_small, connreg_strerror(l->rc_small));
+	if (l->skip[0]) {
+		connreg_close(reg);
+		cr_skip_test("mlock failures checked; a successful mlock needs more: %s", l->skip);
+	}
+	cr_assert_eq(l->rc_ok, 0, "%s", connreg_strerror(l->rc_ok));
+	cr_assert_geq((uint64_t)l->vmlck_kb * 1024, l->size, "VmLck %ld kB for %" PRIu64 " bytes",
+		      l->vmlck_kb, l->size);
+	cr_assert_eq(l->vmlck_after_kb, 0, "VmLck %ld kB after close", l->vmlck_after_kb);
+	connreg_close(reg);
+}
