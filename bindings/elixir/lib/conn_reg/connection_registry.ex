@@ -121,12 +121,13 @@ defmodule ConnReg.ConnectionRegistry do
   @doc "Registers `connection_id -> transport_pid` (replacing any transport). `:ok`."
   @spec register(connection_id(), pid(), server()) :: :ok | {:error, atom()}
   def register(connection_id, transport_pid, server \\ __MODULE__) when is_pid(transport_pid) do
-    {h, owner} = lookup!(server)
+    {h, owner, _tag} = lookup!(server)
     key = key(connection_id)
+    value = Transport.encode(transport_pid)
 
-    case ConnReg.register(h, key, Transport.encode(transport_pid)) do
+    case ConnReg.register(h, key, value) do
       :ok ->
-        GenServer.cast(owner, {:watch, key, transport_pid})
+        GenServer.cast(owner, {:watch, key, transport_pid, value})
         :ok
 
       {:error, :closed} ->
@@ -145,16 +146,18 @@ defmodule ConnReg.ConnectionRegistry do
   @spec get_transport_pid(connection_id(), server()) ::
           {:ok, pid()} | {:error, :not_found | :foreign_transport}
   def get_transport_pid(connection_id, server \\ __MODULE__) do
-    case get_raw_transport(connection_id, server) do
+    {h, _owner, tag} = lookup!(server)
+
+    case ConnReg.get(h, key(connection_id)) do
       {:ok, value} ->
-        case Transport.decode(value) do
+        case Transport.decode(value, tag) do
           {:ok, _pid} = ok -> ok
           {:error, :tombstone} -> {:error, :not_found}
           {:error, :foreign_transport} = foreign -> foreign
         end
 
       error ->
-        error
+        lookup_error(error, server)
     end
   end
 
@@ -162,25 +165,27 @@ defmodule ConnReg.ConnectionRegistry do
   @spec get_raw_transport(connection_id(), server()) ::
           {:ok, non_neg_integer()} | {:error, :not_found | atom()}
   def get_raw_transport(connection_id, server \\ __MODULE__) do
-    {h, _owner} = lookup!(server)
+    {h, _owner, _tag} = lookup!(server)
 
     case ConnReg.get(h, key(connection_id)) do
       {:ok, _} = ok -> ok
-      {:error, :not_found} -> {:error, :not_found}
-      {:error, :enametoolong} -> {:error, :not_found}
-      {:error, :closed} -> not_started!(server)
-      {:error, _} = error -> error
+      error -> lookup_error(error, server)
     end
   end
+
+  defp lookup_error({:error, :not_found}, _server), do: {:error, :not_found}
+  defp lookup_error({:error, :enametoolong}, _server), do: {:error, :not_found}
+  defp lookup_error({:error, :closed}, server), do: not_started!(server)
+  defp lookup_error({:error, _} = error, _server), do: error
 
   @doc "Removes `connection_id`. Always `:ok`."
   @spec unregister(connection_id(), server()) :: :ok
   def unregister(connection_id, server \\ __MODULE__) do
-    {h, owner} = lookup!(server)
+    {h, owner, _tag} = lookup!(server)
     key = key(connection_id)
 
     case ConnReg.unregister(h, key) do
-      :ok -> GenServer.cast(owner, {:watch, key, nil})
+      :ok -> GenServer.cast(owner, {:watch, key, nil, nil})
       {:error, :closed} -> not_started!(server)
       {:error, _} -> :ok
     end
@@ -192,12 +197,13 @@ defmodule ConnReg.ConnectionRegistry do
   @spec update_transport_pid(connection_id(), pid(), server()) :: :ok | {:error, :not_found}
   def update_transport_pid(connection_id, new_transport_pid, server \\ __MODULE__)
       when is_pid(new_transport_pid) do
-    {h, owner} = lookup!(server)
+    {h, owner, _tag} = lookup!(server)
     key = key(connection_id)
+    value = Transport.encode(new_transport_pid)
 
-    case ConnReg.update(h, key, Transport.encode(new_transport_pid)) do
+    case ConnReg.update(h, key, value) do
       :ok ->
-        GenServer.cast(owner, {:watch, key, new_transport_pid})
+        GenServer.cast(owner, {:watch, key, new_transport_pid, value})
         :ok
 
       {:error, :closed} ->
@@ -230,7 +236,7 @@ defmodule ConnReg.ConnectionRegistry do
 
   defp lookup!(server) do
     case :persistent_term.get({__MODULE__, server}, nil) do
-      {_h, _owner} = found -> found
+      {_h, _owner, _tag} = found -> found
       nil -> not_started!(server)
     end
   end
@@ -275,7 +281,7 @@ defmodule ConnReg.ConnectionRegistry do
           keys: %{}
         }
 
-        :persistent_term.put({__MODULE__, name}, {h, self()})
+        :persistent_term.put({__MODULE__, name}, {h, self(), Transport.boot_tag()})
         {:ok, adopt(state)}
 
       {:error, reason} ->
@@ -284,21 +290,21 @@ defmodule ConnReg.ConnectionRegistry do
   end
 
   @impl true
-  def handle_cast({:watch, key, pid}, state), do: {:noreply, sync_key(state, key, pid)}
+  def handle_cast({:watch, key, pid, value}, state), do: {:noreply, sync_key(state, key, pid, value)}
 
   @impl true
   def handle_call(:sync, _from, state), do: {:reply, :ok, state}
 
   def handle_call(:watched, _from, state) do
-    {:reply, Map.new(state.pids, fn {pid, {_ref, keys}} -> {pid, MapSet.to_list(keys)} end),
+    {:reply, Map.new(state.pids, fn {pid, {_ref, _value, keys}} -> {pid, MapSet.to_list(keys)} end),
      state}
   end
 
   @impl true
   def handle_info({:DOWN, ref, :process, pid, _reason}, state) do
     case Map.get(state.pids, pid) do
-      {^ref, keys} ->
-        Enum.each(keys, &remove_dead(state.handle, &1, pid))
+      {^ref, value, keys} ->
+        Enum.each(keys, &remove_value(state.handle, &1, value))
         {:noreply, %{state | pids: Map.delete(state.pids, pid), keys: Map.drop(state.keys, MapSet.to_list(keys))}}
 
       _ ->
@@ -306,8 +312,8 @@ defmodule ConnReg.ConnectionRegistry do
     end
   end
 
-  def handle_info({:remove_dead, key, pid}, state) do
-    remove_dead(state.handle, key, pid)
+  def handle_info({:remove, key, value}, state) do
+    remove_value(state.handle, key, value)
     {:noreply, state}
   end
 
@@ -332,54 +338,52 @@ defmodule ConnReg.ConnectionRegistry do
     :ok
   end
 
-  # Brings the watch on `key` in line with the registry: watch the pid the
-  # id now points at if it is `candidate` (the pid a write of this node put
-  # there), drop the watch of a pid it no longer points at. A value read
-  # here is at least as new as the write that sent the message, so a pid
-  # that the id no longer holds needs no watch for it.
-  defp sync_key(state, key, candidate) do
+  # Brings the watch on `key` in line with the registry: watch `pid` if the
+  # id now holds `value` (the transport a write of this node put there),
+  # and drop the watch of a transport the id no longer holds. The value
+  # read here is at least as new as the write that sent the message, so a
+  # transport the id no longer holds needs no watch for it; a later write
+  # sends its own message.
+  defp sync_key(state, key, pid, value) do
     current =
       case ConnReg.get(state.handle, key) do
-        {:ok, value} ->
-          case Transport.decode(value) do
-            {:ok, pid} -> pid
-            _ -> nil
-          end
-
-        _ ->
-          nil
+        {:ok, v} -> v
+        _ -> nil
       end
 
-    old = Map.get(state.keys, key)
-    state = if old != nil and old != current, do: drop_watch(state, old, key), else: state
+    state =
+      case Map.get(state.keys, key) do
+        {old_pid, old_value} when old_value != current -> drop_watch(state, old_pid, key)
+        _ -> state
+      end
 
-    if current != nil and current == candidate and old != current,
-      do: add_watch(state, current, key),
+    if pid != nil and current == value and not Map.has_key?(state.keys, key),
+      do: add_watch(state, pid, value, key),
       else: state
   end
 
-  defp add_watch(state, pid, key) do
+  defp add_watch(state, pid, value, key) do
     pids =
       case Map.get(state.pids, pid) do
-        {ref, keys} -> Map.put(state.pids, pid, {ref, MapSet.put(keys, key)})
-        nil -> Map.put(state.pids, pid, {Process.monitor(pid), MapSet.new([key])})
+        {ref, ^value, keys} -> Map.put(state.pids, pid, {ref, value, MapSet.put(keys, key)})
+        nil -> Map.put(state.pids, pid, {Process.monitor(pid), value, MapSet.new([key])})
       end
 
-    %{state | pids: pids, keys: Map.put(state.keys, key, pid)}
+    %{state | pids: pids, keys: Map.put(state.keys, key, {pid, value})}
   end
 
   defp drop_watch(state, pid, key) do
     keys = Map.delete(state.keys, key)
 
     case Map.get(state.pids, pid) do
-      {ref, set} ->
+      {ref, value, set} ->
         set = MapSet.delete(set, key)
 
         if MapSet.size(set) == 0 do
           Process.demonitor(ref, [:flush])
           %{state | pids: Map.delete(state.pids, pid), keys: keys}
         else
-          %{state | pids: Map.put(state.pids, pid, {ref, set}), keys: keys}
+          %{state | pids: Map.put(state.pids, pid, {ref, value, set}), keys: keys}
         end
 
       nil ->
@@ -387,22 +391,19 @@ defmodule ConnReg.ConnectionRegistry do
     end
   end
 
-  # Removes `key` if it still points at the dead `pid`.
-  defp remove_dead(h, key, pid), do: remove_value(h, key, Transport.encode(pid), pid)
-
-  defp remove_value(h, key, value, pid \\ nil) do
+  # Removes `key` if it still holds `value` (a transport that died, or the
+  # tombstone of a removal left half done).
+  defp remove_value(h, key, value) do
     tomb = Transport.tombstone()
-
-    result =
-      if value == tomb, do: :ok, else: ConnReg.cas(h, key, value, tomb)
+    result = if value == tomb, do: :ok, else: ConnReg.cas(h, key, value, tomb)
 
     case result do
       :ok ->
         ConnReg.unregister(h, key)
 
-      {:error, :eagain} when pid != nil ->
+      {:error, :eagain} ->
         # A stalled reader kept the writer from a free entry: try again soon.
-        Process.send_after(self(), {:remove_dead, key, pid}, @remove_retry_ms)
+        Process.send_after(self(), {:remove, key, value}, @remove_retry_ms)
 
       _ ->
         :ok
@@ -419,9 +420,9 @@ defmodule ConnReg.ConnectionRegistry do
           case Transport.decode(value) do
             {:ok, pid} ->
               if Process.alive?(pid) do
-                add_watch(acc, pid, key)
+                add_watch(acc, pid, value, key)
               else
-                remove_dead(acc.handle, key, pid)
+                remove_value(acc.handle, key, value)
                 acc
               end
 

@@ -30,14 +30,13 @@ defmodule ConnReg.Transport do
   import Bitwise
 
   @tag_key {__MODULE__, :boot_tag}
-  @node_key {__MODULE__, :node}
   @low_mask 0xFFFF_FFFF
   @tombstone_low 0xFFFF_FFFF
 
-  @on_load :init_tag
+  @on_load :init
 
   @doc false
-  def init_tag do
+  def init do
     case :persistent_term.get(@tag_key, nil) do
       nil -> :persistent_term.put(@tag_key, draw_tag())
       _ -> :ok
@@ -74,9 +73,10 @@ defmodule ConnReg.Transport do
       raise ArgumentError, "ConnReg.Transport: #{inspect(pid)} is not a local pid"
     end
 
-    <<131, 88, rest::binary>> = :erlang.term_to_binary(pid)
-    skip = byte_size(rest) - 12
-    <<_node::binary-size(skip), number::32, serial::32, _creation::32>> = rest
+    # NEW_PID_EXT: 131, 88, the node atom, then number, serial, creation (32 bits each).
+    ext = :erlang.term_to_binary(pid)
+    skip = byte_size(ext) - 12
+    <<_::binary-size(skip), number::32, serial::32, _::32>> = ext
 
     if number > 0x7FFF or serial > 0x1FFFF or (number == 0x7FFF and serial == 0x1FFFF) do
       raise ArgumentError,
@@ -93,37 +93,26 @@ defmodule ConnReg.Transport do
   `Registry`, an entry lasts until its owner has processed the exit).
   """
   @spec decode(non_neg_integer()) :: {:ok, pid()} | {:error, :foreign_transport | :tombstone}
-  def decode(value) when is_integer(value) and value >= 0 do
+  def decode(value), do: decode(value, boot_tag())
+
+  @doc false
+  # decode/1 with the boot tag at hand (ConnectionRegistry keeps it with its handle).
+  def decode(value, tag) when is_integer(value) and value >= 0 do
     low = value &&& @low_mask
 
     cond do
-      value >>> 32 != boot_tag() -> {:error, :foreign_transport}
-      low == @tombstone_low -> {:error, :tombstone}
-      true -> {:ok, make_pid(low &&& 0x7FFF, low >>> 15)}
-    end
-  end
+      value >>> 32 != tag ->
+        {:error, :foreign_transport}
 
-  # A local pid from its number and serial: NEW_PID_EXT with this node's
-  # name and creation (cached; re-read if the node name changed, e.g. after
-  # Node.start/2).
-  defp make_pid(number, serial) do
-    {node_ext, creation} = local_node()
-    :erlang.binary_to_term(<<131, 88, node_ext::binary, number::32, serial::32, creation::binary>>)
-  end
+      low == @tombstone_low ->
+        {:error, :tombstone}
 
-  defp local_node do
-    me = node()
-
-    case :persistent_term.get(@node_key, nil) do
-      {^me, node_ext, creation} ->
-        {node_ext, creation}
-
-      _ ->
-        <<131, 88, rest::binary>> = :erlang.term_to_binary(self())
-        skip = byte_size(rest) - 12
-        <<node_ext::binary-size(skip), _::64, creation::binary-size(4)>> = rest
-        :persistent_term.put(@node_key, {me, node_ext, creation})
-        {node_ext, creation}
+      true ->
+        # "<0.Number.Serial>": node 0 is this node, whatever its name and
+        # creation. Twice as fast here as binary_to_term of a NEW_PID_EXT.
+        number = :erlang.integer_to_list(low &&& 0x7FFF)
+        serial = :erlang.integer_to_list(low >>> 15)
+        {:ok, :erlang.list_to_pid([?<, ?0, ?. | number ++ [?. | serial ++ [?>]]])}
     end
   end
 
