@@ -1,8 +1,10 @@
 /*
  * alloc.c: entry allocation. Scans the state words from a per-thread
  * cursor and claims a FREE entry, or a RETIRED one whose epoch the safe
- * epoch has passed, with one compare-and-swap; when none is found it runs
- * grace periods and recovers dead threads' slots, bounded in time.
+ * epoch has passed, with one compare-and-swap (INV-6: the state word is
+ * the only authority; INV-3: no reuse before the safe epoch); when none is
+ * found it runs grace periods and recovers dead threads' slots, bounded in
+ * time.
  */
 #include <errno.h>
 #include <time.h>
@@ -19,7 +21,7 @@
 /* Try to claim entry i for slot `owner`; 1 on success. */
 static int cr_try_claim(_Atomic uint64_t *st, uint64_t safe, uint64_t owner)
 {
-	/* Relaxed peek; the CAS below is what decides. */
+	/* Relaxed: a peek; the CAS below is what decides. */
 	uint64_t v = atomic_load_explicit(st, memory_order_relaxed);
 	uint64_t kind = cr_st_kind(v);
 
@@ -28,8 +30,8 @@ static int cr_try_claim(_Atomic uint64_t *st, uint64_t safe, uint64_t owner)
 		uint64_t claimed = cr_st_make(CR_ST_OWNED, cr_st_gen(v) + 1, owner);
 
 		/*
-		 * Acquire: pairs with the release of the retire/free that wrote
-		 * v, so that writer's last touches come before our refill.
+		 * ORD-10(r): acquire pairs with the release of the retire/free that
+		 * wrote v, so that writer's last touches come before our refill.
 		 */
 		return atomic_compare_exchange_strong_explicit(st, &v, claimed, memory_order_acquire,
 							       memory_order_relaxed);
@@ -42,7 +44,7 @@ int cr_entry_alloc(struct connreg_handle *reg, struct cr_thread *t, uint32_t *id
 	uint32_t n = reg->n_entries, cur = t->alloc_cursor;
 	uint64_t scanned = 0, next_gp = CR_ALLOC_WINDOW, deadline = 0;
 	/*
-	 * ORD-6: acquire pairs with the release CAS-max of safe_epoch in
+	 * ORD-6(r): acquire pairs with the release CAS-max of safe_epoch in
 	 * cr_gp_poll: the readers' withdrawals it saw come before our reuse.
 	 */
 	uint64_t safe = atomic_load_explicit(&reg->hdr->safe_epoch, memory_order_acquire);
@@ -87,7 +89,7 @@ int cr_entry_alloc(struct connreg_handle *reg, struct cr_thread *t, uint32_t *id
 		}
 		struct timespec nap = { 0, 100 * 1000 };
 		nanosleep(&nap, NULL);
-		/* ORD-6 again: another writer may have completed a grace period meanwhile. */
+		/* ORD-6(r) again: another writer may have completed a grace period meanwhile. */
 		uint64_t now_safe = atomic_load_explicit(&reg->hdr->safe_epoch, memory_order_acquire);
 		if (now_safe > safe)
 			safe = now_safe;

@@ -23,7 +23,7 @@ static enum cr_bulk_state cr_bulk_scan_home(const struct connreg_handle *reg, ui
 	struct cr_bucket *bk = &reg->index[home];
 
 	for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-		/* ORD-5: acquire pairs with the publishing CAS. */
+		/* ORD-5(r): acquire pairs with the publishing CAS. */
 		uint64_t v = atomic_load_explicit(&bk->slot[i], memory_order_acquire);
 
 		if (v == CR_SLOT_EMPTY)

@@ -20,10 +20,10 @@ int connreg_readers(connreg_t *reg, int (*fn)(const connreg_reader_t *r, void *a
 
 	if (!reg || !fn)
 		return -EINVAL;
-	/* Process-local word, set by our own atfork handler. */
+	/* Relaxed: a process-local word, set by our own atfork handler. */
 	if (atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) != reg->fork_gen)
 		return -ECHILD;
-	/* Acquire: pairs with the release CAS-max in cr_slot_claim. */
+	/* ORD-12(r): acquire pairs with the release CAS-max in cr_slot_claim. */
 	hwm = atomic_load_explicit(&reg->hdr->rslot_hwm, memory_order_acquire);
 	if (hwm > reg->n_rslots)
 		hwm = reg->n_rslots;
@@ -39,7 +39,10 @@ int connreg_readers(connreg_t *reg, int (*fn)(const connreg_reader_t *r, void *a
 		r.slot = i;
 		r.pid = (int32_t)s->pid;
 		r.tid = s->tid;
-		/* Display only; read before the liveness probe, which recovers a dead owner's slot. */
+		/*
+		 * Relaxed: display only; read before the liveness probe, which
+		 * recovers a dead owner's slot.
+		 */
 		r.epoch = atomic_load_explicit(&s->epoch, memory_order_relaxed);
 		r.alive = cr_slot_alive_or_recover(reg, i);
 		rc = fn(&r, arg);
@@ -77,7 +80,10 @@ static uint32_t cr_distance(const struct connreg_handle *reg, uint32_t home, uin
 	return b >= home ? b - home : b + reg->n_buckets - home;
 }
 
-/* One live slot: entry sound, fingerprint right, within reach, found by a lookup. */
+/*
+ * One live slot: entry sound, fingerprint right, within reach (INV-4),
+ * found by a lookup, the only live slot of its id (INV-1).
+ */
 static void cr_check_slot(struct cr_checker *c, uint32_t b, unsigned i, uint64_t v,
 			  uint8_t *seen)
 {
@@ -120,10 +126,11 @@ static void cr_check_slot(struct cr_checker *c, uint32_t b, unsigned i, uint64_t
 static void cr_check_entries(struct cr_checker *c, const uint8_t *seen)
 {
 	struct connreg_handle *reg = c->reg;
-	/* Relaxed loads below: a diagnostic snapshot; nothing is written from them. */
+	/* Relaxed: a diagnostic snapshot; nothing is written from it. */
 	uint64_t epoch = atomic_load_explicit(&reg->hdr->epoch, memory_order_relaxed);
 
 	for (uint32_t i = 0; i < reg->n_entries; i++) {
+		/* Relaxed: a diagnostic snapshot, as above. */
 		uint64_t st = atomic_load_explicit(&reg->states[i], memory_order_relaxed);
 		uint64_t kind = cr_st_kind(st), pay = cr_st_payload(st);
 
@@ -143,7 +150,7 @@ static void cr_check_entries(struct cr_checker *c, const uint8_t *seen)
 static void cr_check_header(struct cr_checker *c)
 {
 	struct cr_header *h = c->reg->hdr;
-	/* Relaxed loads below: a diagnostic snapshot; nothing is written from them. */
+	/* Relaxed (here and below): a diagnostic snapshot; nothing is written from them. */
 	uint64_t epoch = atomic_load_explicit(&h->epoch, memory_order_relaxed);
 	uint64_t safe = atomic_load_explicit(&h->safe_epoch, memory_order_relaxed);
 	uint32_t hwm = atomic_load_explicit(&h->rslot_hwm, memory_order_relaxed);
@@ -155,6 +162,7 @@ static void cr_check_header(struct cr_checker *c)
 		cr_problem(c, "reader high-water mark %u exceeds %u slots", hwm, c->reg->n_rslots);
 	for (uint32_t i = 0; i < hwm && i < c->reg->n_rslots; i++) {
 		struct cr_rslot *s = &c->reg->rslots[i];
+		/* Relaxed (here and below): a diagnostic snapshot, as above. */
 		uint64_t o = atomic_load_explicit(&s->owner, memory_order_relaxed);	/* snapshot */
 		uint64_t e = atomic_load_explicit(&s->epoch, memory_order_relaxed);	/* snapshot */
 
@@ -191,7 +199,7 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 	for (uint32_t b = 0; b < reg->n_buckets; b++) {
 		cr_read_lock(reg, t->slot);
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* ORD-5: acquire pairs with the publishing CAS. */
+			/* ORD-5(r): acquire pairs with the publishing CAS. */
 			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i], memory_order_acquire);
 
 			if (cr_slot_is_live(v)) {
@@ -208,6 +216,7 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 		cr_read_unlock(t->slot);
 	}
 	cr_check_entries(&c, seen);
+	/* The settled ledgers equal the live slots (INV-5). */
 	uint64_t live = cr_count_snapshot(reg);
 	if (live != live_slots)
 		cr_problem(&c, "live count %llu disagrees with %llu live slots in the index",

@@ -1,5 +1,7 @@
 /*
- * count.c: the live-id count (see count.h and docs/design.md, "Capacity").
+ * count.c: the live-id count (see count.h and docs/design.md, "Capacity"):
+ * the settled ledgers sum to the live ids, live_hint is never below that
+ * sum, and it never exceeds capacity (INV-5).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,7 +16,7 @@
 static void cr_ledger_store(struct cr_rslot *s, uint32_t delta, uint32_t pend)
 {
 	/*
-	 * ORD-7: release: this store comes before the index CAS it announces
+	 * ORD-7(w): release: this store comes before the index CAS it announces
 	 * (the CAS is seq_cst and follows in program order), and whoever reads
 	 * the ledger with acquire also sees what came before it. Pairs with
 	 * the acquire loads in cr_ledger_resolve's callers.
@@ -26,7 +28,7 @@ static void cr_ledger_store(struct cr_rslot *s, uint32_t delta, uint32_t pend)
 
 static uint32_t cr_own_delta(struct cr_thread *t)
 {
-	/* Relaxed: we are the only writer of our own ledger. */
+	/* Relaxed: we are the only writer of our own ledger (an inherited one came with ORD-11). */
 	return cr_ledger_delta(atomic_load_explicit(&t->slot->ledger, memory_order_relaxed));
 }
 
@@ -41,7 +43,7 @@ uint64_t cr_count_begin_remove(struct cr_thread *t, uint32_t pos)
 	uint64_t prev = atomic_load_explicit(&t->slot->tomb, memory_order_relaxed);
 	uint64_t tomb = cr_slot_tomb_by(t->slot_idx, (prev >> CR_TOMB_SEQ_SHIFT) + 1);
 
-	/* Relaxed: published by the release ledger store that follows (ORD-7). */
+	/* Relaxed: published by the release ledger store that follows (ORD-7(w)). */
 	atomic_store_explicit(&t->slot->tomb, tomb, memory_order_relaxed);
 	cr_ledger_store(t->slot, cr_own_delta(t) - 1u, CR_PEND_DEL | pos);
 	return tomb;
@@ -70,7 +72,7 @@ void cr_count_abort(struct cr_thread *t)
 static bool cr_someone_unlinking(struct connreg_handle *reg, uint32_t e, uint32_t hwm)
 {
 	for (uint32_t i = 0; i < hwm; i++)
-		/* Acquire: pairs with the release clear in cr_retire_unlinked (ORD-8). */
+		/* ORD-8(r): acquire pairs with the release clear in cr_retire_unlinked. */
 		if (atomic_load_explicit(&reg->rslots[i].w_old, memory_order_acquire) == e)
 			return true;
 	return false;
@@ -88,7 +90,10 @@ static bool cr_insert_landed(struct connreg_handle *reg, uint32_t s, uint32_t e,
 		return false;
 	if (cr_index_reaches(reg, e) || cr_someone_unlinking(reg, e, hwm))
 		return true;
-	/* Acquire: pairs with the release of a retire (state no longer ours). */
+	/*
+	 * ORD-8(r): a cleared note we read with acquire shows its retire here
+	 * (state no longer ours).
+	 */
 	uint64_t st = atomic_load_explicit(&reg->states[e], memory_order_acquire);
 	return !(cr_st_kind(st) == CR_ST_OWNED && cr_st_payload(st) == s);
 }
@@ -111,10 +116,10 @@ static uint32_t cr_ledger_resolve(struct connreg_handle *reg, uint32_t s, uint64
 	if (pend & CR_PEND_DEL) {
 		uint32_t pos = pend & ~CR_PEND_DEL;
 		uint64_t v = pos / CR_BUCKET_SLOTS < reg->n_buckets ?
-			/* Acquire: pairs with the tomb CAS (seq_cst). */
+			/* ORD-5(r): acquire, as every slot load; only the value is compared. */
 			atomic_load_explicit(&reg->index[pos / CR_BUCKET_SLOTS].slot[pos % CR_BUCKET_SLOTS],
 					     memory_order_acquire) : 0;
-		/* ORD-7: the tomb word was stored before the ledger we read with acquire. */
+		/* ORD-7(r): relaxed: the tomb word was stored before the ledger we read. */
 		uint64_t tomb = atomic_load_explicit(&reg->rslots[s].tomb, memory_order_relaxed);
 
 		/* Only slot s writes its tombs, each unique, and inserts never reuse one while pending. */
@@ -132,7 +137,7 @@ static uint32_t cr_ledger_resolve(struct connreg_handle *reg, uint32_t s, uint64
 
 static uint32_t cr_hwm(struct connreg_handle *reg)
 {
-	/* Acquire: pairs with the release CAS-max in cr_slot_claim. */
+	/* ORD-12(r): acquire pairs with the release CAS-max in cr_slot_claim. */
 	uint32_t hwm = atomic_load_explicit(&reg->hdr->rslot_hwm, memory_order_acquire);
 
 	return hwm > reg->n_rslots ? reg->n_rslots : hwm;
@@ -144,7 +149,7 @@ static uint64_t cr_ledger_sum(struct connreg_handle *reg)
 	uint32_t sum = 0;	/* modulo 2^32: exact, since the live count is below it */
 
 	for (uint32_t s = 0; s < hwm; s++) {
-		/* ORD-7: acquire pairs with cr_ledger_store. */
+		/* ORD-7(r): acquire pairs with cr_ledger_store. */
 		uint64_t l = atomic_load_explicit(&reg->rslots[s].ledger, memory_order_acquire);
 
 		sum += cr_ledger_resolve(reg, s, l, hwm, false);
@@ -179,7 +184,7 @@ static int cr_count_admit_exact(struct connreg_handle *reg, struct cr_thread *t)
 	if (rc)
 		return -rc;
 	CR_FAULT();
-	/* ORD-9: acquire, as in cr_count_admit. */
+	/* ORD-9(r): acquire, as in cr_count_admit. */
 	uint64_t n = atomic_load_explicit(hint, memory_order_acquire);
 	for (;;) {
 		uint64_t want;
@@ -205,7 +210,7 @@ static int cr_count_admit_exact(struct connreg_handle *reg, struct cr_thread *t)
 			}
 			want = exact;
 		}
-		/* ORD-9: acq_rel, as in cr_count_admit. */
+		/* ORD-9(rw): acq_rel, as in cr_count_admit. */
 		if (atomic_compare_exchange_strong_explicit(hint, &n, want, memory_order_acq_rel,
 							    memory_order_acquire))
 			break;
@@ -218,13 +223,13 @@ int cr_count_admit(struct connreg_handle *reg, struct cr_thread *t)
 {
 	_Atomic uint64_t *hint = &reg->hdr->live_hint;
 	/*
-	 * ORD-9: acquire pairs with the acq_rel CAS of earlier admissions:
+	 * ORD-9(r): acquire pairs with the acq_rel CAS of earlier admissions:
 	 * their ledger +1 (stored before their CAS) is visible to a later sum.
 	 */
 	uint64_t n = atomic_load_explicit(hint, memory_order_acquire);
 
 	while (n < reg->capacity) {
-		/* ORD-9: acq_rel: our ledger +1 goes out before the unit we take. */
+		/* ORD-9(rw): acq_rel: our ledger +1 goes out before the unit we take. */
 		if (atomic_compare_exchange_weak_explicit(hint, &n, n + 1, memory_order_acq_rel,
 							  memory_order_acquire)) {
 			CR_FAULT();
@@ -242,7 +247,7 @@ uint64_t cr_count_snapshot(struct connreg_handle *reg)
 void cr_count_recover_slot(struct connreg_handle *reg, uint32_t slot_idx)
 {
 	struct cr_rslot *s = &reg->rslots[slot_idx];
-	/* ORD-7: acquire; the dead owner's last store is its final word. */
+	/* ORD-7(r) ORD-15(r): acquire; the dead owner's last store is its final word. */
 	uint64_t l = atomic_load_explicit(&s->ledger, memory_order_acquire);
 
 	if (cr_ledger_pend(l) == CR_PEND_NONE)

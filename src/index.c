@@ -18,7 +18,7 @@ static bool cr_tomb_reusable(struct connreg_handle *reg, uint64_t v, uint32_t po
 
 	if (maker >= reg->n_rslots)
 		return true;
-	/* ORD-7: acquire pairs with cr_ledger_store of the tomb's maker. */
+	/* ORD-7(r): acquire pairs with cr_ledger_store of the tomb's maker. */
 	uint64_t l = atomic_load_explicit(&reg->rslots[maker].ledger, memory_order_acquire);
 
 	return cr_ledger_pend(l) != (CR_PEND_DEL | pos);
@@ -29,9 +29,11 @@ static void cr_bound_raise(struct connreg_handle *reg, uint32_t home, uint32_t d
 {
 	_Atomic uint32_t *ctl = &reg->index[home].ctl;
 	uint32_t want = d >= CR_BOUND_UNBOUNDED ? CR_BOUND_UNBOUNDED : d;
+	/* Relaxed: only the stripe holder writes the bound; the CAS below decides. */
 	uint32_t cur = atomic_load_explicit(ctl, memory_order_relaxed);
 
 	/*
+	 * ORD-16(w): the raise comes before the publishing CAS (INV-4).
 	 * CAS loop: the high half of ctl belongs to waiters. Release, though
 	 * the publishing CAS after it is seq_cst anyway: a reader that sees the
 	 * new slot may see the old bound, which is harmless (design.md).
@@ -44,10 +46,11 @@ static void cr_bound_raise(struct connreg_handle *reg, uint32_t home, uint32_t d
 
 /*
  * Lower the home bucket's probe bound to the farthest id homed there that
- * is still live. The caller holds the home's stripe lock (no id homed here
- * can appear meanwhile; ids never move) and is inside a read-side section
- * (the entries it reads stay valid). One CAS: a reader that read the old,
- * larger bound only looks further than it must.
+ * is still live (INV-4 holds with the lower bound). The caller holds the
+ * home's stripe lock (no id homed here can appear meanwhile; ids never
+ * move) and is inside a read-side section (the entries it reads stay
+ * valid). One CAS: a reader that read the old, larger bound only looks
+ * further than it must.
  */
 static void cr_bound_shrink(struct connreg_handle *reg, uint32_t home)
 {
@@ -61,7 +64,7 @@ static void cr_bound_shrink(struct connreg_handle *reg, uint32_t home)
 	for (uint32_t d = 1; d <= bound; d++) {
 		b = b + 1 == reg->n_buckets ? 0 : b + 1;
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* ORD-5: acquire pairs with the publishing CAS: the entry is filled. */
+			/* ORD-5(r): acquire pairs with the publishing CAS: the entry is filled. */
 			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i], memory_order_acquire);
 
 			if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
@@ -74,7 +77,7 @@ static void cr_bound_shrink(struct connreg_handle *reg, uint32_t home)
 		}
 	}
 	/*
-	 * Release, like cr_bound_raise; if the CAS fails the word changed under
+	 * ORD-16(w): release, like cr_bound_raise; if the CAS fails the word changed under
 	 * us (it cannot, while we hold the stripe) and the old bound stays.
 	 */
 	if (need < bound)
@@ -91,7 +94,11 @@ int cr_index_insert(struct connreg_handle *reg, uint64_t h, uint32_t idx)
 		struct cr_bucket *bk = &reg->index[b];
 
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* Relaxed peek: the CAS below decides, and we read no entry through it. */
+			/*
+			 * Relaxed: a peek; the CAS below decides, and we read no
+			 * entry through it (the tomb check after it: design.md
+			 * §14, open questions). The first non-live slot (INV-4).
+			 */
 			uint64_t v = atomic_load_explicit(&bk->slot[i], memory_order_relaxed);
 
 			if (cr_slot_is_live(v) ||
@@ -103,7 +110,7 @@ int cr_index_insert(struct connreg_handle *reg, uint64_t h, uint32_t idx)
 				CR_FAULT();
 			}
 			/*
-			 * ORD-5 publish: seq_cst (release for the filled entry,
+			 * ORD-5(w) publish: seq_cst (release for the filled entry,
 			 * pairs with the readers' acquire slot loads; seq_cst for
 			 * the unlink/epoch argument). Fails only when another
 			 * inserter, homed elsewhere, took this slot first.
@@ -115,6 +122,7 @@ int cr_index_insert(struct connreg_handle *reg, uint64_t h, uint32_t idx)
 				/*
 				 * Landed closer than the bound: ids that forced it
 				 * out may be gone; lower it so misses stay short.
+				 * Relaxed: we hold the stripe, the bound's only writer.
 				 */
 				if (d < (atomic_load_explicit(&reg->index[home].ctl,
 							      memory_order_relaxed) & CR_BOUND_MASK))
@@ -140,7 +148,7 @@ bool cr_index_reaches(struct connreg_handle *reg, uint32_t idx)
 
 	for (uint32_t d = 0;; d++) {
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* Acquire: pairs with the publishing CAS (ORD-5). */
+			/* ORD-5(r): acquire pairs with the publishing CAS. */
 			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i], memory_order_acquire);
 
 			if (v == want)

@@ -3,7 +3,9 @@
  * a fingerprint of the id's hash beside an entry index, probed linearly
  * from the id's home bucket over at most `bound` further buckets (a
  * per-home-bucket word in the same line). Lookups are wait-free: the probe
- * visits a bounded number of slots, never waits and never retries.
+ * visits a bounded number of slots, never waits and never retries. Every
+ * live id lies within its home's bound, with no EMPTY slot before it
+ * (INV-4, design.md §5).
  */
 #ifndef CONNREG_INDEX_H
 #define CONNREG_INDEX_H
@@ -40,6 +42,7 @@ static inline uint32_t cr_bound(const struct connreg_handle *reg, uint32_t home)
 	/*
 	 * Relaxed: an old bound can only hide an insert that has not
 	 * completed before this lookup began (design.md, "Probe bound").
+	 * ORD-16(r): a raise sequenced before a publish we saw is seen.
 	 */
 	uint32_t bound = atomic_load_explicit(&reg->index[home].ctl, memory_order_relaxed) &
 			 CR_BOUND_MASK;
@@ -90,7 +93,8 @@ struct cr_hit {
 
 /*
  * Find the live slot that holds id. Call inside a read-side section: the
- * entry behind hit->val stays valid until the section ends.
+ * entry behind hit->val stays valid and unchanged until the section ends
+ * (INV-2, INV-3); the probe reads every slot the id can be in (INV-4).
  */
 static inline bool cr_index_find(const struct connreg_handle *reg, const void *id, uint32_t len,
 				 uint64_t h, struct cr_hit *hit)
@@ -101,7 +105,7 @@ static inline bool cr_index_find(const struct connreg_handle *reg, const void *i
 
 	for (uint32_t d = 0;; d++) {
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* ORD-5: acquire pairs with the publishing CAS: the entry is filled. */
+			/* ORD-5(r): acquire pairs with the publishing CAS: the entry is filled. */
 			uint64_t v = atomic_load_explicit(&bk->slot[i], memory_order_acquire);
 
 			if (v == CR_SLOT_EMPTY)
@@ -140,7 +144,7 @@ static inline void cr_index_prefetch(const struct connreg_handle *reg, uint64_t 
  */
 int cr_index_insert(struct connreg_handle *reg, uint64_t h, uint32_t idx);
 
-/* True when some slot points at entry idx (recovery; no section needed). */
+/* True when some slot points at entry idx (recovery; no section needed; INV-4). */
 bool cr_index_reaches(struct connreg_handle *reg, uint32_t idx);
 
 /* The stripe lock that serializes inserts homed at h's bucket. */

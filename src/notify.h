@@ -13,10 +13,10 @@ extern const struct ck_ec_mode cr_ec_mode;
 
 /*
  * After a publishing CAS for hash h: move the home bucket's event count.
- * ck_ec32_inc is a locked increment preceded by a store->atomic fence
- * (ordering our CAS before it; pairs with the waiter's acquire snapshot in
- * connreg_wait_transport) and makes the futex call only when a waiter set
- * the count's flag bit.
+ * ORD-17(w): ck_ec32_inc is a locked increment preceded by a store->atomic
+ * fence (ordering our CAS before it; pairs with the waiter's acquire
+ * snapshot in connreg_wait_transport) and makes the futex call only when a
+ * waiter set the count's flag bit.
  */
 static inline void cr_notify_bucket(struct connreg_handle *reg, uint32_t b)
 {

@@ -24,7 +24,11 @@ static int cr_token_try(struct connreg_handle *reg, uint32_t k)
 	if (rc == EBUSY)
 		return 0;
 	if (rc == EOWNERDEAD) {
-		/* The holder died; we hold it now and settle what it owned. */
+		/*
+		 * The holder died; we hold it now and settle what it owned.
+		 * ORD-15(r): the kernel marked it owner-dead after the holder's
+		 * last store; taking it orders those stores before our reads.
+		 */
 		pthread_mutex_consistent(mu);
 		rc = 0;
 	}
@@ -34,7 +38,10 @@ static int cr_token_try(struct connreg_handle *reg, uint32_t k)
 /* Does slot i's owner word name token k? (acquire: see the owner's stores) */
 static bool cr_slot_names(struct connreg_handle *reg, uint32_t i, uint32_t k)
 {
-	/* Acquire: pairs with the release stores of owner in thread.c and recover.c. */
+	/*
+	 * ORD-11(r): acquire pairs with the release stores of owner (0) in
+	 * thread.c and recover.c: a slot seen free was cleared before.
+	 */
 	uint64_t o = atomic_load_explicit(&reg->rslots[i].owner, memory_order_acquire);
 
 	return o == cr_owner_ref(k);
@@ -42,7 +49,10 @@ static bool cr_slot_names(struct connreg_handle *reg, uint32_t i, uint32_t k)
 
 enum cr_take cr_owner_take(struct connreg_handle *reg, uint32_t i, uint32_t *tok)
 {
-	/* Acquire: pairs with the claimer's release store of owner. */
+	/*
+	 * ORD-11(r): acquire pairs with the release stores of 0 (a free slot's
+	 * epoch is 0); a token value is judged through the token's mutex.
+	 */
 	uint64_t o = atomic_load_explicit(&reg->rslots[i].owner, memory_order_acquire);
 	uint32_t k = cr_owner_token(o);
 

@@ -1,7 +1,9 @@
 /*
  * pool.c: entry state transitions: free, mark live, retire, and the
  * settlement of a dead thread's entries (see pool.h; allocation, which
- * may wait for grace periods, is in alloc.c).
+ * may wait for grace periods, is in alloc.c). Every transition is one
+ * store or CAS on the entry's state word (INV-6); a published entry is not
+ * written again until it is claimed anew (INV-2).
  */
 #include "index.h"
 #include "pool.h"
@@ -15,7 +17,7 @@ void cr_entry_free_unpublished(struct connreg_handle *reg, struct cr_thread *t, 
 
 	if (cr_st_kind(v) != CR_ST_OWNED || cr_st_payload(v) != t->slot_idx)
 		return;
-	/* Release: our writes to the entry come before the next owner's (pairs with cr_try_claim). */
+	/* ORD-10(w): our writes to the entry come before the next owner's (cr_try_claim). */
 	CR_FAULT();
 	atomic_store_explicit(st, cr_st_make(CR_ST_FREE, cr_st_gen(v), 0), memory_order_release);
 	CR_FAULT();
@@ -24,12 +26,12 @@ void cr_entry_free_unpublished(struct connreg_handle *reg, struct cr_thread *t, 
 void cr_entry_mark_live(struct connreg_handle *reg, struct cr_thread *t, uint32_t idx)
 {
 	_Atomic uint64_t *st = &reg->states[idx];
-	/* Relaxed peek; the CAS below decides. */
+	/* Relaxed: a peek; the CAS below decides. */
 	uint64_t v = atomic_load_explicit(st, memory_order_relaxed);
 
 	if (cr_st_kind(v) != CR_ST_OWNED || cr_st_payload(v) != t->slot_idx)
 		return;		/* already unlinked and retired by another writer */
-	/* Relaxed is enough: the state only records ownership; the index CAS published the data. */
+	/* Relaxed: the state only records ownership; the index CAS published the data. */
 	atomic_compare_exchange_strong_explicit(st, &v, cr_st_make(CR_ST_LIVE, cr_st_gen(v), 0),
 						memory_order_relaxed, memory_order_relaxed);
 	CR_FAULT();
@@ -39,10 +41,11 @@ void cr_entry_retire(struct connreg_handle *reg, uint32_t idx)
 {
 	_Atomic uint64_t *st = &reg->states[idx];
 	/*
-	 * ORD-3: seq_cst load after our seq_cst unlink CAS: a reader that
+	 * ORD-3(r): seq_cst load after our seq_cst unlink CAS: a reader that
 	 * announces a later epoch cannot see the unlinked entry.
 	 */
 	uint64_t r = atomic_load_explicit(&reg->hdr->epoch, memory_order_seq_cst);
+	/* Relaxed: a first guess for the CAS loop below. */
 	uint64_t v = atomic_load_explicit(st, memory_order_relaxed);
 
 	CR_FAULT();
@@ -52,8 +55,8 @@ void cr_entry_retire(struct connreg_handle *reg, uint32_t idx)
 		if (kind != CR_ST_LIVE && kind != CR_ST_OWNED)
 			return;		/* a recoverer retired it already */
 		/*
-		 * Release: pairs with the acquire CAS in cr_try_claim (the next
-		 * owner sees everything before the retirement).
+		 * ORD-10(w): release pairs with the acquire CAS in cr_try_claim
+		 * (the next owner sees everything before the retirement).
 		 */
 		if (atomic_compare_exchange_weak_explicit(
 			    st, &v, cr_st_make(CR_ST_RETIRED, cr_st_gen(v), r),
@@ -67,12 +70,12 @@ void cr_entry_retire(struct connreg_handle *reg, uint32_t idx)
 void cr_entry_retire_state(struct connreg_handle *reg, uint32_t idx, uint64_t v)
 {
 	/*
-	 * ORD-3: the epoch is read after the unlink, whoever made it (the
+	 * ORD-3(r): the epoch is read after the unlink, whoever made it (the
 	 * caller saw the entry unreachable after the unlink CAS).
 	 */
 	uint64_t r = atomic_load_explicit(&reg->hdr->epoch, memory_order_seq_cst);
 
-	/* Release: pairs with the acquire CAS in cr_try_claim. Fails harmlessly if v moved on. */
+	/* ORD-10(w): pairs with the acquire CAS in cr_try_claim. Fails harmlessly if v moved on. */
 	atomic_compare_exchange_strong_explicit(&reg->states[idx], &v,
 						cr_st_make(CR_ST_RETIRED, cr_st_gen(v), r),
 						memory_order_release, memory_order_relaxed);
@@ -99,7 +102,10 @@ static void cr_settle_owned(struct connreg_handle *reg, uint32_t idx, uint64_t v
 void cr_pool_recover_slot(struct connreg_handle *reg, uint32_t slot_idx)
 {
 	for (uint32_t i = 0; i < reg->n_entries; i++) {
-		/* Acquire: the dead owner's writes to the entry are visible before we hash its key. */
+		/*
+		 * ORD-15(r): the dead owner's writes to the entry are visible
+		 * before we hash its key (we hold its token; acquire is extra).
+		 */
 		uint64_t v = atomic_load_explicit(&reg->states[i], memory_order_acquire);
 
 		if (cr_st_kind(v) == CR_ST_OWNED && cr_st_payload(v) == slot_idx)

@@ -1,7 +1,7 @@
 /*
  * rcu.c: grace periods that span processes, and the per-process set-up
  * they need (membarrier registration). See rcu.h for the read side and
- * docs/design.md §7 for the memory-ordering argument.
+ * docs/design.md §7 for the memory-ordering argument (INV-3).
  */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -94,7 +94,7 @@ static bool cr_barrier_all_readers(void)
 	if (cr_proc_membarrier)
 		/* Runs a full barrier on every running thread of every registered process. */
 		return cr_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0;
-	/* ORD-2 fallback pair: our fence against each fenced reader's fence. */
+	/* ORD-2(r) fallback pair: our fence against each fenced reader's fence. */
 	atomic_thread_fence(memory_order_seq_cst);
 	return true;
 }
@@ -106,10 +106,13 @@ uint64_t cr_gp_poll(struct connreg_handle *reg, struct cr_thread *self)
 	uint32_t hwm;
 
 	(void)self;
-	/* ORD-3: seq_cst bump; readers that load the new value (ORD-1) see every earlier unlink. */
+	/*
+	 * ORD-1(w): seq_cst load and bump (the CAS below); readers that load
+	 * the new value see every unlink before it (with ORD-3).
+	 */
 	e = atomic_load_explicit(&h->epoch, memory_order_seq_cst);
 	/*
-	 * g is the epoch from BEFORE the barrier: the one we set, or the newer
+	 * ORD-1(w): the bump. g is the epoch from BEFORE the barrier: the one we set, or the newer
 	 * one our failed CAS saw. An epoch read after the barrier could come
 	 * from a concurrent grace period whose readers' announcements our
 	 * barrier did not cover (design.md §7, "Which epoch").
@@ -120,9 +123,10 @@ uint64_t cr_gp_poll(struct connreg_handle *reg, struct cr_thread *self)
 	else
 		g = e;
 	CR_FAULT();
+	/* ORD-13(r): seq_cst, after our fence: a light reader claimed before it is seen. */
 	if (!cr_barrier_all_readers() ||
 	    (!cr_proc_membarrier && atomic_load_explicit(&h->light_readers, memory_order_seq_cst)))
-		/* Acquire: pairs with the release CAS-max below, done by others. */
+		/* ORD-6(r): acquire pairs with the release CAS-max below, done by others. */
 		return atomic_load_explicit(&h->safe_epoch, memory_order_acquire);
 
 	/*
@@ -133,13 +137,13 @@ uint64_t cr_gp_poll(struct connreg_handle *reg, struct cr_thread *self)
 	if ((g & 63) == 0)
 		cr_slots_reap_dead(reg);
 	min = g;
-	/* Acquire: pairs with the release CAS-max of a claimer (thread.c). */
+	/* ORD-12(r): acquire pairs with the release CAS-max of a claimer (thread.c). */
 	hwm = atomic_load_explicit(&h->rslot_hwm, memory_order_acquire);
 	if (hwm > reg->n_rslots)
 		hwm = reg->n_rslots;
 	for (uint32_t i = 0; i < hwm; i++) {
 		struct cr_rslot *s = &reg->rslots[i];
-		/* ORD-2/ORD-4: acquire pairs with the reader's release stores of its epoch. */
+		/* ORD-2(r) ORD-4(r): acquire pairs with the reader's release stores of its epoch. */
 		uint64_t re = atomic_load_explicit(&s->epoch, memory_order_acquire);
 
 		if (re == 0 || re >= min)
@@ -149,7 +153,12 @@ uint64_t cr_gp_poll(struct connreg_handle *reg, struct cr_thread *self)
 			continue;	/* its owner is gone: recovered (epoch cleared) */
 		min = re;
 	}
-	/* Release: whoever reuses an entry after reading this sees the readers' withdrawals (ORD-4). */
+	/*
+	 * ORD-6(w) (here and below): release CAS-max: whoever reuses an entry
+	 * after reading this sees the withdrawals our scan saw (ORD-4). The
+	 * relaxed load only seeds the loop (but see design.md §14, open
+	 * questions: it may also be the value returned).
+	 */
 	cur = atomic_load_explicit(&h->safe_epoch, memory_order_relaxed);
 	while (cur < min && !atomic_compare_exchange_weak_explicit(&h->safe_epoch, &cur, min,
 								   memory_order_release,

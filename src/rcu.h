@@ -9,7 +9,7 @@
  * register for it), and then scans the slots: once no slot holds an epoch
  * <= r, no reader can still hold such an entry. A slot pinned across two
  * grace periods is checked for a dead owner (owner.h) and recovered. docs/design.md has the
- * whole argument (ORD-1..ORD-4 below refer to it).
+ * whole argument (INV-3; ORD-1..ORD-4 below refer to it, §14 lists both sides of each).
  */
 #ifndef CONNREG_RCU_H
 #define CONNREG_RCU_H
@@ -29,14 +29,14 @@
 static inline void cr_read_lock(const struct connreg_handle *reg, struct cr_rslot *slot)
 {
 	/*
-	 * ORD-1: seq_cst load of the global epoch, so an epoch newer than the
+	 * ORD-1(r): seq_cst load of the global epoch, so an epoch newer than the
 	 * one a writer read after unlinking (ORD-3) implies this section sees
 	 * that unlink. Pairs with the seq_cst bump in cr_gp_poll.
 	 */
 	uint64_t e = atomic_load_explicit(&reg->hdr->epoch, memory_order_seq_cst);
 
 	/*
-	 * ORD-2 (announce): the slot store must be visible to a grace-period
+	 * ORD-2(w) (announce): the slot store must be visible to a grace-period
 	 * scan before any index load below can return an entry. Release so a
 	 * scan that reads it also orders after the previous section's reads.
 	 * Pairs with the acquire loads of the scan in cr_gp_poll.
@@ -44,14 +44,14 @@ static inline void cr_read_lock(const struct connreg_handle *reg, struct cr_rslo
 	atomic_store_explicit(&slot->epoch, e, memory_order_release);
 	if (caa_likely(reg->light)) {
 		/*
-		 * ORD-2: store->load order comes from the writer's
+		 * ORD-2(w): store->load order comes from the writer's
 		 * membarrier(GLOBAL_EXPEDITED), which runs a full barrier on
 		 * this thread if it is running; only the compiler must not
 		 * reorder.
 		 */
 		atomic_signal_fence(memory_order_seq_cst);
 	} else {
-		/* ORD-2 fallback: full store->load fence, pairs with cr_gp_poll's fence. */
+		/* ORD-2(w) fallback: full store->load fence, pairs with cr_gp_poll's fence. */
 		atomic_thread_fence(memory_order_seq_cst);
 	}
 }
@@ -59,7 +59,7 @@ static inline void cr_read_lock(const struct connreg_handle *reg, struct cr_rslo
 static inline void cr_read_unlock(struct cr_rslot *slot)
 {
 	/*
-	 * ORD-4 (withdraw): every read of the section happens before the
+	 * ORD-4(w) (withdraw): every read of the section happens before the
 	 * store of 0; a scan that reads it (acquire) may then reuse what the
 	 * section saw. Pairs with the acquire loads in cr_gp_poll.
 	 */

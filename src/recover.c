@@ -54,7 +54,7 @@ static void cr_recover_unlinking(struct connreg_handle *reg, uint32_t old)
 {
 	if (old >= reg->n_entries)
 		return;
-	/* Acquire: pairs with the release of whoever wrote the state. */
+	/* ORD-10(r): acquire pairs with the release of whoever retired or freed it. */
 	uint64_t v = atomic_load_explicit(&reg->states[old], memory_order_acquire);
 	uint64_t kind = cr_st_kind(v);
 
@@ -72,7 +72,10 @@ static void cr_recover_notify(struct connreg_handle *reg, uint32_t note)
 void cr_slot_recover(struct connreg_handle *reg, uint32_t i)
 {
 	struct cr_rslot *s = &reg->rslots[i];
-	/* Acquire (both): the dead owner's last stores, visible once its lock was taken. */
+	/*
+	 * ORD-15(r) (here and below): the dead owner's last stores, visible
+	 * once its token was taken (the acquire itself adds nothing).
+	 */
 	uint32_t old = atomic_load_explicit(&s->w_old, memory_order_acquire);
 	uint32_t note = atomic_load_explicit(&s->notify, memory_order_acquire);
 
@@ -85,12 +88,16 @@ void cr_slot_recover(struct connreg_handle *reg, uint32_t i)
 	cr_recover_unlinking(reg, old);
 	CR_FAULT();
 	cr_recover_notify(reg, note);
-	/* Relaxed: the release stores of epoch and owner below publish these. */
+	/*
+	 * Relaxed (here and below): the release store of owner below publishes
+	 * these to the next claimer (ORD-11); but see design.md §14, open
+	 * questions, on w_old and cr_someone_unlinking.
+	 */
 	atomic_store_explicit(&s->w_old, CR_IDX_NONE, memory_order_relaxed);
 	atomic_store_explicit(&s->notify, 0, memory_order_relaxed);
-	/* ORD-4: leave the dead thread's section: release, after the settlement above. */
+	/* ORD-4(w): leave the dead thread's section: release, after the settlement above. */
 	atomic_store_explicit(&s->epoch, 0, memory_order_release);
-	/* Release: pairs with the acquire loads of owner in owner.c and thread.c. */
+	/* ORD-11(w): release pairs with the acquire loads of owner in owner.c and thread.c. */
 	atomic_store_explicit(&s->owner, 0, memory_order_release);
 	cr_counter_bump(&reg->hdr->ctr_slots_recovered);
 	CR_FAULT();
@@ -116,14 +123,14 @@ bool cr_slot_alive_or_recover(struct connreg_handle *reg, uint32_t i)
 
 unsigned cr_slots_reap_dead(struct connreg_handle *reg)
 {
-	/* Acquire: pairs with the release CAS-max of a claimer (thread.c). */
+	/* ORD-12(r): acquire pairs with the release CAS-max of a claimer (thread.c). */
 	uint32_t hwm = atomic_load_explicit(&reg->hdr->rslot_hwm, memory_order_acquire);
 	unsigned n = 0;
 
 	if (hwm > reg->n_rslots)
 		hwm = reg->n_rslots;
 	for (uint32_t i = 0; i < hwm; i++) {
-		/* Relaxed peek: cr_owner_take decides. */
+		/* Relaxed: a peek; cr_owner_take decides. */
 		if (atomic_load_explicit(&reg->rslots[i].owner, memory_order_relaxed) == 0)
 			continue;
 		n += !cr_slot_alive_or_recover(reg, i);

@@ -5,7 +5,9 @@
  * Every writer follows the same shape: allocate and fill an entry outside
  * any read-side section (allocation may wait for a grace period, which
  * must not wait for us), enter a section, publish or unlink with one CAS on
- * an index slot, leave, then retire what was unlinked.
+ * an index slot, leave, then retire what was unlinked. Inserts of one id
+ * are serialized by its home's stripe lock, so it is never live twice
+ * (INV-1).
  */
 #define _GNU_SOURCE	/* pthread_mutex_clocklock */
 #include <errno.h>
@@ -81,7 +83,10 @@ static int cr_entry_prepare(struct connreg_handle *reg, struct cr_thread *t, con
 	if (rc)
 		return rc;
 	struct cr_entry *e = cr_entry_at(reg, *idx);
-	/* Private until the publishing CAS (ORD-5): plain stores. */
+	/*
+	 * Private until the publishing CAS (ORD-5): plain stores; never
+	 * changed after it (INV-2). A recoverer reads them after our death (ORD-15).
+	 */
 	if (caa_likely(!cr_debug_publish_unfilled))
 		e->transport = transport;
 	CR_FAULT();
@@ -103,13 +108,17 @@ static int cr_entry_prepare(struct connreg_handle *reg, struct cr_thread *t, con
  */
 int cr_unlink_cas(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit, uint64_t to)
 {
-	/* Relaxed: the seq_cst CAS below publishes the note before the unlink. */
+	/*
+	 * Relaxed: the seq_cst CAS below publishes the note before the unlink
+	 * (ORD-8(w)); a recoverer reads it after our death (ORD-15(w)).
+	 */
 	atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit->val), memory_order_relaxed);
 	CR_FAULT();
 	/*
-	 * ORD-5 publish (when `to` is live) + ORD-3 unlink in one seq_cst
+	 * ORD-5(w) publish (when `to` is live) + ORD-3(w) unlink in one seq_cst
 	 * CAS: a new entry's contents are released to readers, and the epoch
-	 * read in cr_entry_retire comes after the unlink.
+	 * read in cr_entry_retire comes after the unlink. ORD-8(w): a settler
+	 * that sees the unlink sees the note above.
 	 */
 	if (!atomic_compare_exchange_strong_explicit(hit->slot, &hit->val, to,
 						     memory_order_seq_cst, memory_order_relaxed))
@@ -125,7 +134,7 @@ int cr_unlink_cas(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit
  */
 void cr_unlink_none(struct cr_thread *t)
 {
-	/* ORD-8: release, as in cr_retire_unlinked. */
+	/* ORD-8(w): release, as in cr_retire_unlinked. */
 	atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
 }
 
@@ -188,7 +197,7 @@ static int cr_stripe_lock(struct connreg_handle *reg, struct cr_stripe *s)
 void cr_retire_unlinked(struct connreg_handle *reg, struct cr_thread *t, uint32_t old)
 {
 	cr_entry_retire(reg, old);
-	/* ORD-8: release: the retire is visible to whoever no longer sees us unlinking. */
+	/* ORD-8(w): release: the retire is visible to whoever no longer sees us unlinking. */
 	atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
 }
 
@@ -252,6 +261,7 @@ int cr_remove_at(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit 
  */
 static inline void cr_notify_note(struct connreg_handle *reg, struct cr_thread *t, uint64_t h)
 {
+	/* Relaxed: as said above; ORD-15(w): read by our recoverer after our death. */
 	atomic_store_explicit(&t->slot->notify, cr_home(reg, h) + 1, memory_order_relaxed);
 }
 

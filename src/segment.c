@@ -131,7 +131,7 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 	reg->capacity = p->capacity;
 	reg->light = light;
 	reg->flags = ((struct cr_header *)base)->flags;
-	/* Process-local counters: uniqueness only. */
+	/* Relaxed (here and below): process-local counters; uniqueness only. */
 	reg->handle_gen = atomic_fetch_add_explicit(&cr_handle_gen_counter, 1,
 						    memory_order_relaxed) + 1;
 	reg->fork_gen = atomic_load_explicit(&cr_fork_gen, memory_order_relaxed);
@@ -148,7 +148,7 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 
 void cr_handle_put(struct connreg_handle *reg)
 {
-	/* acq_rel: the last dropper sees every other holder's last touch of the mapping. */
+	/* ORD-14(rw): acq_rel: the last dropper sees every holder's last touch of the mapping. */
 	if (atomic_fetch_sub_explicit(&reg->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	pthread_mutex_destroy(&reg->threads_mu);
@@ -263,7 +263,7 @@ int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **ou
 	atomic_init(&h->epoch, 1);
 	atomic_init(&h->safe_epoch, 1);
 	/*
-	 * ORD-0: the ready marker is stored last, with release: an opener that
+	 * ORD-0(w): the ready marker is stored last, with release: an opener that
 	 * reads it (acquire, connreg_open) sees the whole initialised segment.
 	 */
 	atomic_store_explicit(&h->ready, CR_READY, memory_order_release);
@@ -305,6 +305,7 @@ static int cr_header_check(const struct cr_header *h, uint64_t seg_size, uint64_
 /* Dynamic words that must be in range too (read once, relaxed: a snapshot). */
 static int cr_dynamic_check(struct cr_header *h)
 {
+	/* Relaxed (here and below): a snapshot, only range-checked. */
 	uint64_t epoch = atomic_load_explicit(&h->epoch, memory_order_relaxed);
 	uint64_t safe = atomic_load_explicit(&h->safe_epoch, memory_order_relaxed);
 	uint64_t live = atomic_load_explicit(&h->live_hint, memory_order_relaxed);
@@ -413,10 +414,10 @@ int connreg_open_ex(const char *name, const connreg_open_opts_t *opts, connreg_t
 	/* Wait for the creator's ready marker, bounded; a foreign magic fails at once. */
 	struct cr_header *h = (struct cr_header *)base;
 	for (;;) {
-		/* ORD-0: acquire pairs with the creator's release store of ready. */
+		/* ORD-0(r): acquire pairs with the creator's release store of ready. */
 		if (atomic_load_explicit(&h->ready, memory_order_acquire) == CR_READY)
 			break;
-		/* Relaxed atomic peek at a word the creator may be writing. */
+		/* Relaxed: a peek at a word the creator may be writing; only compared. */
 		uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_RELAXED);
 		if ((magic != 0 && magic != CR_MAGIC) || cr_now_ms() >= deadline) {
 			rc = -EPROTO;
@@ -481,7 +482,7 @@ void connreg_close(connreg_t *reg)
 {
 	if (!reg)
 		return;
-	/* Process-local word, set by our own atfork handler. */
+	/* Relaxed: a process-local word, set by our own atfork handler. */
 	if (atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) == reg->fork_gen) {
 		cr_threads_close(reg);
 		return;

@@ -29,9 +29,9 @@ static void cr_slot_free(struct connreg_handle *reg, uint32_t i)
 {
 	struct cr_rslot *s = &reg->rslots[i];
 
-	/* ORD-4: leave any section before giving the slot away. */
+	/* ORD-4(w): leave any section before giving the slot away. */
 	atomic_store_explicit(&s->epoch, 0, memory_order_release);
-	/* Release: pairs with the acquire loads of owner in owner.c. */
+	/* ORD-11(w): release pairs with the acquire loads of owner in owner.c and the claim. */
 	atomic_store_explicit(&s->owner, 0, memory_order_release);
 }
 
@@ -117,7 +117,7 @@ static void cr_thread_exit(void *arg)
 
 static void cr_after_fork_child(void)
 {
-	/* Process-local counter; handles compare it on every call. */
+	/* Relaxed: a process-local counter; handles compare it on every call. */
 	atomic_fetch_add_explicit(&cr_fork_gen, 1, memory_order_relaxed);
 	/*
 	 * The records are the parent's thread's: this child holds none of
@@ -150,7 +150,7 @@ static int cr_slot_claim(struct connreg_handle *reg, uint32_t tok, uint32_t *out
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t i = 0; i < reg->n_rslots; i++) {
 			struct cr_rslot *s = &reg->rslots[i];
-			/* Relaxed peek; the CAS below claims. */
+			/* Relaxed: a peek; the CAS below claims. */
 			uint64_t expect = atomic_load_explicit(&s->owner, memory_order_relaxed);
 
 			/* Second pass: a slot whose owner is gone is recovered and becomes free. */
@@ -158,7 +158,10 @@ static int cr_slot_claim(struct connreg_handle *reg, uint32_t tok, uint32_t *out
 				continue;
 			expect = 0;
 			cr_token_bind(reg, tok, i);
-			/* Acquire: pairs with the release store of 0 by the previous owner or recoverer. */
+			/*
+			 * ORD-11(r): acquire pairs with the release store of 0 by the
+			 * previous owner or recoverer (we inherit its ledger).
+			 */
 			if (!atomic_compare_exchange_strong_explicit(&s->owner, &expect,
 								     cr_owner_ref(tok),
 								     memory_order_acquire,
@@ -166,15 +169,18 @@ static int cr_slot_claim(struct connreg_handle *reg, uint32_t tok, uint32_t *out
 				continue;
 			s->tid = (uint32_t)gettid();
 			s->pid = (uint32_t)getpid();
-			/* Relaxed (these three): this thread's own words; scans order by epoch. */
+			/* Relaxed (here and below): this thread's own words, published by ORD-12. */
 			atomic_store_explicit(&s->w_old, CR_IDX_NONE, memory_order_relaxed);
 			atomic_store_explicit(&s->notify, 0, memory_order_relaxed);
 			atomic_store_explicit(&s->flags, reg->light ? CR_RSLOT_LIGHT : 0,
 					      memory_order_relaxed);
 			if (reg->light)
-				/* seq_cst: a writer without membarrier must see light readers (design.md). */
+				/* ORD-13(w): a writer without membarrier must see light readers. */
 				atomic_store_explicit(&reg->hdr->light_readers, 1, memory_order_seq_cst);
-			/* Release: scans that read the new hwm see an initialised slot. */
+			/*
+			 * ORD-12(w) (here and below): release CAS-max: scans that read
+			 * the new hwm see an initialised slot; the relaxed load seeds it.
+			 */
 			uint32_t hwm = atomic_load_explicit(&reg->hdr->rslot_hwm, memory_order_relaxed);
 			while (hwm < i + 1 &&
 			       !atomic_compare_exchange_weak_explicit(&reg->hdr->rslot_hwm, &hwm, i + 1,

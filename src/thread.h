@@ -40,7 +40,7 @@ int cr_thread_attach(struct connreg_handle *reg, struct cr_thread **out);
  */
 static inline int cr_thread_get(struct connreg_handle *reg, struct cr_thread **out)
 {
-	/* Process-local word; no ordering needed beyond seeing the child's bump. */
+	/* Relaxed: a process-local word; no ordering needed beyond seeing the child's bump. */
 	if (caa_unlikely(atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) != reg->fork_gen))
 		return -ECHILD;
 	if (caa_likely(cr_tls.reg == reg && cr_tls.handle_gen == reg->handle_gen)) {

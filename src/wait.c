@@ -38,7 +38,7 @@ int connreg_wait_transport(connreg_t *reg, const void *id, size_t id_len, uint64
 
 	for (;;) {
 		/*
-		 * Snapshot first (ck_ec32_value: acquire), then look: a change
+		 * ORD-17(r): snapshot first (ck_ec32_value: acquire), then look: a change
 		 * published after the snapshot moves the count (cr_notify's
 		 * increment follows the publishing CAS), so the wait below
 		 * returns at once instead of missing it.

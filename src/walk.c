@@ -38,7 +38,7 @@ int connreg_foreach(connreg_t *reg,
 
 		cr_read_lock(reg, t->slot);
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* ORD-5: acquire pairs with the publishing CAS. */
+			/* ORD-5(r): acquire pairs with the publishing CAS. */
 			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i],
 							  memory_order_acquire);
 
@@ -81,12 +81,12 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *user)
 		return -EINVAL;
 	if (n > sizeof(full))
 		n = sizeof(full);
-	/* Process-local word, set by our own atfork handler. */
+	/* Relaxed: a process-local word, set by our own atfork handler. */
 	if (atomic_load_explicit(&cr_fork_gen, memory_order_relaxed) != reg->fork_gen)
 		return -ECHILD;
 	h = reg->hdr;
 	memset(st, 0, sizeof(*st));
-	/* Relaxed throughout: a statistical snapshot; nothing is dereferenced from it. */
+	/* Relaxed: a statistical snapshot; nothing is dereferenced from it. */
 	for (uint32_t i = 0; i < reg->n_entries; i++) {
 		uint64_t kind = cr_st_kind(atomic_load_explicit(&reg->states[i], memory_order_relaxed));
 
@@ -98,6 +98,7 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *user)
 		uint32_t bound = atomic_load_explicit(&reg->index[b].ctl, memory_order_relaxed) &
 				 CR_BOUND_MASK;
 
+		/* Relaxed: a statistical snapshot, as above. */
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++)
 			st->tombstones += cr_slot_is_tomb(
 				atomic_load_explicit(&reg->index[b].slot[i], memory_order_relaxed));
@@ -112,7 +113,7 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *user)
 		st->readers += atomic_load_explicit(&reg->rslots[i].owner, memory_order_relaxed) != 0;
 	st->capacity = reg->capacity;
 	st->live = cr_count_snapshot(reg);
-	/* Relaxed: snapshots for display. */
+	/* Relaxed (here and below): snapshots for display. */
 	st->epoch = atomic_load_explicit(&h->epoch, memory_order_relaxed);
 	st->safe_epoch = atomic_load_explicit(&h->safe_epoch, memory_order_relaxed);
 	st->max_probe = max_bound >= reg->n_buckets ? reg->n_buckets : max_bound + 1;
@@ -123,7 +124,7 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *user)
 	st->layout_version = CR_LAYOUT_VERSION;
 	st->max_threads = reg->n_rslots;
 	st->flags = reg->flags;
-	/* Relaxed: statistics. */
+	/* Relaxed (here and below): statistics. */
 	st->writer_eagain = atomic_load_explicit(&h->ctr_writer_eagain, memory_order_relaxed);
 	st->slots_recovered = atomic_load_explicit(&h->ctr_slots_recovered, memory_order_relaxed);
 	st->grace_periods = atomic_load_explicit(&h->ctr_grace_periods, memory_order_relaxed);
@@ -171,7 +172,7 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 		cr_read_lock(reg, t->slot);
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
 			_Atomic uint64_t *slot = &reg->index[b].slot[i];
-			/* ORD-5: acquire pairs with the publishing CAS. */
+			/* ORD-5(r): acquire pairs with the publishing CAS. */
 			uint64_t v = atomic_load_explicit(slot, memory_order_acquire);
 
 			if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
