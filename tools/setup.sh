@@ -37,6 +37,8 @@ if [ "$MODE" = test ]; then
 	# C++ header's tests (g++ from build-essential, clang++ from clang-14).
 	PACKAGES+=(python3-dev python3-cffi python3-pytest python3-setuptools python3-wheel python3-pip
 		python3-mypy)
+	# The Elixir binding (bindings/elixir): erl_nif.h, and mix with ExUnit.
+	PACKAGES+=(erlang-dev elixir)
 fi
 BUILD_DIR="$ROOT/build"
 ASAN_DIR="$ROOT/build-asan"
@@ -211,6 +213,20 @@ bindings_check() {
 	echo "-- C++: tests/cpp/run.sh"
 	JOBS="$JOBS" "$ROOT/tests/cpp/run.sh" "$BUILD_DIR" || rc=1
 	return "$rc"
+}
+
+# The Elixir binding: `mix test` in bindings/elixir, offline (no Hex, no
+# deps) with a throw-away HOME and MIX_HOME. Its compiler task builds the
+# NIF with make against build/libconnreg.a; the tests use build/connreg.
+# The timeout only guards against a hang (the suite takes seconds).
+elixir_check() {
+	local home
+	home="$(mktemp -d "${TMPDIR:-/tmp}/connreg-mix.XXXXXX")"
+	# shellcheck disable=SC2064
+	trap "rm -rf '$home'" EXIT
+	cd "$ROOT/bindings/elixir"
+	HOME="$home" MIX_HOME="$home/.mix" MIX_ENV=test HEX_OFFLINE=1 LANG=C.UTF-8 \
+		CONNREG_BUILD_DIR="$BUILD_DIR" timeout -k 10 300 mix test
 }
 
 # Part of the install check: the Python package built against the installed
@@ -492,6 +508,7 @@ if [ -x "$ROOT/tests/connregd_smoke.sh" ]; then
 		"$ROOT/tests/connregd_smoke.sh" "$BUILD_DIR" || true
 fi
 run_step "tests: Python binding (pytest) and C++ header (g++, clang++)" bindings_check || true
+run_step "tests: Elixir binding (mix test in bindings/elixir)" elixir_check || true
 run_step "install check: cmake --install, pkg-config and find_package consumers" install_check || true
 
 [ "$FAILED" -eq 0 ]

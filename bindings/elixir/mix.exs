@@ -40,7 +40,7 @@ defmodule Mix.Tasks.Compile.ConnregNif do
         Mix.shell().error(out)
         Mix.raise("connreg: building the NIF failed (make exited #{status})")
 
-      out =~ "Nothing to be done" or out =~ "is up to date" ->
+      String.trim(out) == "" or out =~ "Nothing to be done" ->
         {:noop, []}
 
       true ->
