@@ -42,6 +42,13 @@ static void explain_enospc(const struct cli_command *self, const char *name, uin
 			  "ENOSPC: the registry needs %" PRIu64 " bytes (%.1f MiB) in %s, "
 			  "which cannot hold it (free space unknown: %s)",
 			  need, need / MIB, dir, connreg_strerror(rc));
+	} else if (total == 0) {
+		/* tmpfs mounted without size=, hugetlbfs without size=: no figure to give. */
+		cli_error(self, name, NULL,
+			  "ENOSPC: the registry needs %" PRIu64 " bytes (%.1f MiB) and %s, which "
+			  "reports no size limit, could not supply them (out of memory, or of "
+			  "free huge pages on hugetlbfs: see /proc/meminfo)",
+			  need, need / MIB, dir);
 	} else {
 		cli_error(self, name, NULL,
 			  "ENOSPC: the registry needs %" PRIu64 " bytes (%.1f MiB) but %s has "
@@ -53,6 +60,7 @@ static void explain_enospc(const struct cli_command *self, const char *name, uin
 	fprintf(stderr,
 		"  make room for it: in a container, docker run --shm-size=%" PRIu64 "m ...;\n"
 		"  on a host, as root: mount -o remount,size=%" PRIu64 "m %s;\n"
+		"  on hugetlbfs, reserve more huge pages: sysctl vm.nr_hugepages=...;\n"
 		"  or put segments on a larger tmpfs: CONNREG_SHM_DIR=/path/to/mount;\n"
 		"  or ask for less: a smaller --capacity, --key-max or --max-threads\n"
 		"  (connreg create --dry-run prints the size of a configuration)\n",
