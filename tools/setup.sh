@@ -31,6 +31,8 @@ PACKAGES+=(libmicrohttpd-dev libsystemd-dev)
 if [ "$MODE" = test ]; then
 	# The fuzzer (libFuzzer) needs clang and its runtime.
 	PACKAGES+=(clang-14 libclang-rt-14-dev)
+	# tools/check_ord.py (ctests check_ord, check_ord_selftest).
+	PACKAGES+=(python3)
 	# tests/connregd_smoke.sh reads connregd's metrics with curl.
 	PACKAGES+=(curl)
 	# The Python binding (cffi, pytest, mypy; pip for the install check) and the
