@@ -3,8 +3,9 @@
  * run (Criterion cannot start under TSan). Writers own disjoint ids and
  * write (id, seq) values with seq rising per id; readers on two handles
  * check every value was written for its id and that no id's seq goes
- * backwards; a walker runs foreach, bulk lookups and stats meanwhile. At
- * the end the registry must check sound and hold each writer's last write.
+ * backwards (INV-2, INV-3); a walker runs foreach, bulk lookups and stats
+ * meanwhile. At the end the registry must check sound and hold each
+ * writer's last write.
  *
  * Usage: stress_threads [seconds]. Exit 0 when every check held.
  */

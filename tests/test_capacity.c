@@ -1,6 +1,6 @@
 /*
  * Capacity is exact both ways: `capacity` live ids always fit (also after
- * any amount of churn), and a new id beyond that gets -ENOSPC.
+ * any amount of churn), and a new id beyond that gets -ENOSPC (INV-5).
  */
 #include "common.h"
 

@@ -8,7 +8,8 @@
  *   writer step gets a death (src/fault.h).
  * After each: connreg_check finds nothing wrong (it settles dead slots the
  * way any writer would), a fresh process opens the registry, every value
- * decodes for its id, and capacity holds exactly.
+ * decodes for its id, and capacity holds exactly (INV-2, INV-5 after any
+ * death).
  */
 #include <criterion/criterion.h>
 #include <sched.h>

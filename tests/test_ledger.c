@@ -2,7 +2,7 @@
  * test_ledger.c: the per-slot ledgers that hold the live count (count.c)
  * stay exact when one slot's share runs past any 32-bit signed value, as it
  * does after ~2^31 inserts through one slot while another slot removes
- * them (slots are inherited by later threads, so this is reachable).
+ * them (slots are inherited by later threads, so this is reachable): INV-5.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>

@@ -5,7 +5,8 @@
  * shared ids, stamping each with CLOCK_MONOTONIC at invocation and
  * response into a shared log. The checker must accept the real library's
  * histories and reject those of a deliberately broken build (writers that
- * publish an entry before filling in its transport).
+ * publish an entry before filling in its transport, breaking INV-2 as
+ * readers see it; ORD-5 in docs/design.md §14).
  */
 #include <criterion/criterion.h>
 

@@ -2,7 +2,8 @@
  * Readers and writers in separate processes, each with its own handle
  * opened by name: values are never torn or misattributed, each reader sees
  * each id's sequence go forward only, and the final state matches what the
- * writers last wrote. Also: a killed or stopped process never blocks others.
+ * writers last wrote (INV-2, INV-3). Also: a killed or stopped process
+ * never blocks others.
  */
 #include "common.h"
 

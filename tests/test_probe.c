@@ -2,7 +2,8 @@
  * test_probe.c: the per-home probe bound follows the ids that need it: it
  * rises when an id homed at a full bucket lands further on, and falls back
  * when a later insert at that home finds the displaced ids gone, so misses
- * stay one bucket long after churn.
+ * stay one bucket long after churn. Every live id stays within its home's
+ * bound (INV-4, docs/design.md §4).
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>

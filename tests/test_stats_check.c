@@ -1,8 +1,9 @@
 /*
  * connreg_stats, connreg_check and connreg_readers: counters after known
  * operations, a sound registry checks clean (fresh, full, churned, after
- * churn from several processes), a corrupted one does not, and reader
- * slots of live and dead processes are shown as such.
+ * churn from several processes), a corrupted one does not (connreg_check
+ * reports breaches of INV-1, INV-4 and INV-5), and reader slots of live and
+ * dead processes are shown as such.
  */
 #include "ext_common.h"
 
