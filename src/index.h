@@ -42,7 +42,7 @@ static inline uint32_t cr_bound(const struct connreg_handle *reg, uint32_t home)
 	/*
 	 * Relaxed: an old bound can only hide an insert that has not
 	 * completed before this lookup began (design.md, "Probe bound").
-	 * ORD-16(r): a raise sequenced before a publish we saw is seen.
+	 * ORD-16(r): a raise is seen once the publish after it happened before us.
 	 */
 	uint32_t bound = atomic_load_explicit(&reg->index[home].ctl, memory_order_relaxed) &
 			 CR_BOUND_MASK;
