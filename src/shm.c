@@ -147,8 +147,18 @@ static int cr_fill(int fd, uint64_t size)
 
 int cr_shm_reserve(int fd, uint64_t head, uint64_t size)
 {
+	struct statvfs sv;
 	int rc;
 
+	/*
+	 * A segment larger than the free space is refused before a byte is
+	 * allocated: fallocate would otherwise take all that is free (memory,
+	 * on tmpfs) before failing and giving it back. A filesystem without a
+	 * size limit (f_blocks 0) is left to fallocate.
+	 */
+	if (fstatvfs(fd, &sv) == 0 && sv.f_blocks != 0 &&
+	    size > (uint64_t)sv.f_bfree * sv.f_frsize)
+		return -ENOSPC;
 	if (head > size)
 		head = size;
 	rc = cr_falloc(fd, 0, head);

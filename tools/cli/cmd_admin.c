@@ -60,11 +60,14 @@ static void explain_enospc(const struct cli_command *self, const char *name, uin
 	fprintf(stderr,
 		"  make room for it: in a container, docker run --shm-size=%" PRIu64 "m ...;\n"
 		"  on a host, as root: mount -o remount,size=%" PRIu64 "m %s;\n"
-		"  on hugetlbfs, reserve more huge pages: sysctl vm.nr_hugepages=...;\n"
+		"%s"
 		"  or put segments on a larger tmpfs: CONNREG_SHM_DIR=/path/to/mount;\n"
 		"  or ask for less: a smaller --capacity, --key-max or --max-threads\n"
 		"  (connreg create --dry-run prints the size of a configuration)\n",
-		want, want, dir);
+		want, want, dir,
+		strcmp(dir, "/dev/shm") != 0
+			? "  on hugetlbfs, reserve more huge pages: sysctl vm.nr_hugepages=...;\n"
+			: "");
 }
 
 /* --dry-run: the size of the segment this configuration needs, and whether it fits. */
