@@ -95,11 +95,12 @@ int cr_index_insert(struct connreg_handle *reg, uint64_t h, uint32_t idx)
 
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
 			/*
-			 * Relaxed: a peek; the CAS below decides, and we read no
-			 * entry through it (the tomb check after it: design.md
-			 * §14, open questions). The first non-live slot (INV-4).
+			 * ORD-7(r): acquire: a tomb seen here comes with its maker's
+			 * ledger (stored before the tomb CAS), which cr_tomb_reusable
+			 * then reads: a pending removal's tomb is never reused. The
+			 * CAS below decides; the first non-live slot (INV-4).
 			 */
-			uint64_t v = atomic_load_explicit(&bk->slot[i], memory_order_relaxed);
+			uint64_t v = atomic_load_explicit(&bk->slot[i], memory_order_acquire);
 
 			if (cr_slot_is_live(v) ||
 			    (v != CR_SLOT_EMPTY &&

@@ -154,15 +154,19 @@ uint64_t cr_gp_poll(struct connreg_handle *reg, struct cr_thread *self)
 		min = re;
 	}
 	/*
-	 * ORD-6(w) (here and below): release CAS-max: whoever reuses an entry
-	 * after reading this sees the withdrawals our scan saw (ORD-4). The
-	 * relaxed load only seeds the loop (but see design.md §14, open
-	 * questions: it may also be the value returned).
+	 * ORD-6(r): acquire: when another grace period's value is higher and
+	 * is what we return, our caller reuses entries below it, so it must
+	 * see the withdrawals that grace period saw (its release CAS-max).
 	 */
-	cur = atomic_load_explicit(&h->safe_epoch, memory_order_relaxed);
+	cur = atomic_load_explicit(&h->safe_epoch, memory_order_acquire);
+	/*
+	 * ORD-6(w): release CAS-max: whoever reuses an entry after reading this
+	 * sees the withdrawals our scan saw (ORD-4); acquire on failure, as
+	 * the load above (the value seen may be returned).
+	 */
 	while (cur < min && !atomic_compare_exchange_weak_explicit(&h->safe_epoch, &cur, min,
-								   memory_order_release,
-								   memory_order_relaxed))
+								   memory_order_acq_rel,
+								   memory_order_acquire))
 		;
 	cr_counter_bump(&h->ctr_grace_periods);
 	return cur > min ? cur : min;

@@ -89,11 +89,11 @@ void cr_slot_recover(struct connreg_handle *reg, uint32_t i)
 	CR_FAULT();
 	cr_recover_notify(reg, note);
 	/*
-	 * Relaxed (here and below): the release store of owner below publishes
-	 * these to the next claimer (ORD-11); but see design.md §14, open
-	 * questions, on w_old and cr_someone_unlinking.
+	 * ORD-8(w): release, as in cr_retire_unlinked: a settler that no
+	 * longer sees this note also sees the retire above.
 	 */
-	atomic_store_explicit(&s->w_old, CR_IDX_NONE, memory_order_relaxed);
+	atomic_store_explicit(&s->w_old, CR_IDX_NONE, memory_order_release);
+	/* Relaxed: only a recoverer reads it; the release store of owner below publishes it (ORD-11). */
 	atomic_store_explicit(&s->notify, 0, memory_order_relaxed);
 	/* ORD-4(w): leave the dead thread's section: release, after the settlement above. */
 	atomic_store_explicit(&s->epoch, 0, memory_order_release);

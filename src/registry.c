@@ -109,10 +109,12 @@ static int cr_entry_prepare(struct connreg_handle *reg, struct cr_thread *t, con
 int cr_unlink_cas(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit, uint64_t to)
 {
 	/*
-	 * Relaxed: the seq_cst CAS below publishes the note before the unlink
-	 * (ORD-8(w)); a recoverer reads it after our death (ORD-15(w)).
+	 * ORD-8(w): release: a settler that reads this note has seen our
+	 * previous retire too (not only in C11's release sequence); the
+	 * seq_cst CAS below publishes the note before the unlink, and a
+	 * recoverer reads it after our death (ORD-15(w)).
 	 */
-	atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit->val), memory_order_relaxed);
+	atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit->val), memory_order_release);
 	CR_FAULT();
 	/*
 	 * ORD-5(w) publish (when `to` is live) + ORD-3(w) unlink in one seq_cst
