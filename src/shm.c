@@ -25,12 +25,14 @@
 #endif
 
 /*
- * fallocate works in pieces of this size: an interrupted call (tmpfs
- * returns EINTR when a signal is pending, and undoes that call's pages) is
- * retried from its own start, so a process with a profiling timer still
- * makes progress through a large segment.
+ * fallocate works in pieces of at most this size. tmpfs returns EINTR when
+ * a signal arrives during a call, and undoes that call's pages; the piece
+ * is then retried at half the size (down to CR_FALLOC_MIN), so a process
+ * whose timer fires more often than a piece takes (a profiler, a 1 kHz
+ * tick) still gets through a large segment.
  */
 #define CR_FALLOC_CHUNK (8ull << 20)
+#define CR_FALLOC_MIN (64ull << 10)
 
 int cr_shm_dir_get(struct cr_shm_dir *d)
 {
@@ -108,13 +110,17 @@ int cr_shm_space(const struct cr_shm_dir *d, uint64_t *avail, uint64_t *total)
 /* Allocate [off, off + len) without changing the file's size. 0 or -errno. */
 static int cr_falloc(int fd, uint64_t off, uint64_t len)
 {
+	uint64_t chunk = CR_FALLOC_CHUNK;
+
 	while (len > 0) {
-		uint64_t n = len < CR_FALLOC_CHUNK ? len : CR_FALLOC_CHUNK;
+		uint64_t n = len < chunk ? len : chunk;
 
 		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)n) != 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+			if (errno != EINTR)
+				return -errno;
+			if (chunk > CR_FALLOC_MIN)
+				chunk /= 2;
+			continue;
 		}
 		off += n;
 		len -= n;
