@@ -421,6 +421,41 @@ CONNREG_API int connreg_readers(connreg_t *reg,
 CONNREG_API int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg),
 			      void *arg);
 
+/*
+ * Change feed: for one process that mirrors the registry elsewhere
+ * (connregd --cluster). The registry is split into connreg_shards()
+ * shards (its index buckets; an id's shard never changes). Every change of
+ * an id (register, update, cas, unregister, reap, and a dead writer's
+ * change settled by recovery) marks its shard dirty after it lands, with
+ * one load when the shard is already dirty and never a wait. A mirror
+ * walks everything once (connreg_foreach), then repeatedly drains the
+ * dirty shards and re-reads each whole with connreg_foreach_shard: a
+ * change that lands after a shard was drained marks it again, so none is
+ * lost, whatever the mirror does or however long it is away. One drainer
+ * per registry: two would each see part of the changes.
+ */
+CONNREG_API uint32_t connreg_shards(connreg_t *reg);
+
+/*
+ * Clear the dirty marks and call fn(shard, arg) for each shard that had
+ * one, in increasing order. A non-zero return from fn stops the drain, is
+ * returned, and leaves that shard and the ones not yet reported marked.
+ * Returns 0, -EINVAL, -ECHILD.
+ */
+CONNREG_API int connreg_changes_drain(connreg_t *reg, int (*fn)(uint32_t shard, void *arg),
+				      void *arg);
+
+/*
+ * Visit every live id of one shard, as connreg_foreach does (fn outside
+ * any read-side section; a non-zero return stops and is returned).
+ * Returns 0, -EINVAL (NULL, or shard >= connreg_shards), -ECHILD, -ENOMEM;
+ * on a thread's first call -EAGAIN.
+ */
+CONNREG_API int connreg_foreach_shard(connreg_t *reg, uint32_t shard,
+				      int (*fn)(const void *id, size_t id_len, uint64_t transport,
+						void *arg),
+				      void *arg);
+
 /* Text for a value returned by any connreg function ("ENOSPC: ..."). */
 CONNREG_API const char *connreg_strerror(int err);
 

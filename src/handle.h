@@ -50,6 +50,8 @@ struct connreg_handle {
 	_Atomic uint64_t *states;
 	struct cr_rslot *rslots;
 	struct cr_token *tokens;
+	_Atomic uint64_t *changes;	/* dirty-bucket bitmap, then its summary (changes.h) */
+	uint32_t n_change_words;
 	struct cr_stripe *stripes;
 	uint32_t n_rslots;
 	uint32_t n_tokens;

@@ -51,9 +51,12 @@ int cr_geometry_compute(const struct cr_params *p, struct cr_geometry *g)
 	rc |= add_region(&cursor, buckets * sizeof(struct cr_bucket), &g->off_index);
 	rc |= add_region(&cursor, (uint64_t)p->n_rslots * sizeof(struct cr_rslot), &g->off_rslots);
 	g->n_tokens = p->n_rslots * CR_TOKENS_PER_RSLOT;
-	g->reserved = 0;
 	rc |= add_region(&cursor, (uint64_t)g->n_tokens * sizeof(struct cr_token), &g->off_tokens);
 	rc |= add_region(&cursor, (uint64_t)g->n_stripes * sizeof(struct cr_stripe), &g->off_stripes);
+	/* Change feed: one bit per bucket, and one summary bit per 64 of those words. */
+	g->n_change_words = (uint32_t)((buckets + 63) / 64);
+	rc |= add_region(&cursor, ((uint64_t)g->n_change_words + (g->n_change_words + 63) / 64) * 8,
+			 &g->off_changes);
 	rc |= add_region(&cursor, (uint64_t)g->n_entries * sizeof(uint64_t), &g->off_states);
 	rc |= add_region(&cursor, (uint64_t)g->n_entries * g->entry_stride, &g->off_entries);
 	if (rc)

@@ -13,6 +13,8 @@
  *   tokens   struct cr_token[n_tokens]   liveness tokens: robust mutexes, each
  *                                        held by a live thread (owner.h)
  *   stripes  struct cr_stripe[n_stripes] robust process-shared mutexes for inserts
+ *   changes  uint64_t[n_change_words]    dirty-bucket bitmap (change feed), then its
+ *            uint64_t[summary words]     summary: one bit per bitmap word (changes.h)
  *   states   uint64_t[n_entries]         lifecycle word of each entry (see CR_ST_*)
  *   entries  n_entries * entry_stride    struct cr_entry + key bytes
  *
@@ -290,16 +292,17 @@ struct cr_params {
 struct cr_geometry {
 	uint64_t segment_size;
 	uint64_t off_index, off_rslots, off_tokens, off_stripes, off_states, off_entries;
+	uint64_t off_changes;
 	uint32_t n_buckets;
 	uint32_t n_entries;
 	uint32_t n_stripes;
 	uint32_t entry_stride;
 	uint32_t n_tokens;
-	uint32_t reserved;
+	uint32_t n_change_words;	/* dirty-bucket bitmap words; the summary follows them */
 };
 
 struct cr_header {
-	/* Line 0-1: identity and immutable parameters. */
+	/* Lines 0-2: identity and immutable parameters. */
 	uint64_t magic;
 	uint32_t layout_version;
 	uint32_t layout_sig;
@@ -307,9 +310,9 @@ struct cr_header {
 	uint32_t flags;			/* CONNREG_TRANSPORT_IS_PID */
 	struct cr_params params;
 	struct cr_geometry geo;
-	uint8_t pad0[2 * CR_CACHELINE - 24 - sizeof(struct cr_params) - sizeof(struct cr_geometry)];
+	uint8_t pad0[3 * CR_CACHELINE - 24 - sizeof(struct cr_params) - sizeof(struct cr_geometry)];
 
-	/* Lines 2-4: per-segment hash secret, random at create. */
+	/* Lines 3-5: per-segment hash secret, random at create. */
 	uint8_t secret[CR_SECRET_SIZE];
 
 	/* Read by every lookup; written once per grace period. */
@@ -350,7 +353,7 @@ struct cr_header {
 	_Atomic uint64_t ctr_grace_periods;
 	uint8_t pad5[CR_CACHELINE - 24];
 };
-_Static_assert(offsetof(struct cr_header, secret) == 2 * CR_CACHELINE, "secret after line 1");
+_Static_assert(offsetof(struct cr_header, secret) == 3 * CR_CACHELINE, "secret after line 2");
 _Static_assert(offsetof(struct cr_header, epoch) % CR_CACHELINE == 0, "epoch on its own line");
 _Static_assert(sizeof(struct cr_header) % CR_CACHELINE == 0, "header is whole cache lines");
 
@@ -369,6 +372,7 @@ static inline uint32_t cr_layout_signature(void)
 		sizeof(struct cr_header), sizeof(struct cr_bucket), sizeof(struct cr_rslot),
 		sizeof(struct cr_stripe), sizeof(pthread_mutex_t), sizeof(struct cr_entry),
 		sizeof(struct cr_token), CR_TOMB_SEQ_SHIFT, CR_TOKENS_PER_RSLOT,
+		offsetof(struct cr_header, secret),
 		offsetof(struct cr_header, epoch), offsetof(struct cr_header, safe_epoch),
 		offsetof(struct cr_header, live_hint), offsetof(struct cr_header, rslot_hwm),
 		offsetof(struct cr_header, ctr_writer_eagain),

@@ -7,6 +7,7 @@
 
 #include <ck_ec.h>
 
+#include "changes.h"
 #include "index.h"
 
 extern const struct ck_ec_mode cr_ec_mode;
@@ -20,6 +21,8 @@ extern const struct ck_ec_mode cr_ec_mode;
  */
 static inline void cr_notify_bucket(struct connreg_handle *reg, uint32_t b)
 {
+	/* The change feed first: a mirror never waits, and the mark is one load when already set. */
+	cr_change_mark(reg, b);
 	ck_ec32_inc(&reg->index[b].wake, &cr_ec_mode);
 }
 

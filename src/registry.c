@@ -242,15 +242,25 @@ static int cr_insert_locked(struct connreg_handle *reg, struct cr_thread *t, con
  * landed; 0 when the slot changed meanwhile (ledger restored; the caller
  * re-probes). Call inside a section.
  */
-int cr_remove_at(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit)
+int cr_remove_at(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit, uint32_t home)
 {
-	uint64_t tomb = cr_count_begin_remove(t, hit->pos);
+	uint64_t tomb;
 
+	/* The notify note (see cr_notify_note): a removal feeds the change feed too. */
+	/* Relaxed: only a recoverer reads it, after our death (ORD-15(w)). */
+	atomic_store_explicit(&t->slot->notify, home + 1, memory_order_relaxed);
+	tomb = cr_count_begin_remove(t, hit->pos);
 	if (cr_unlink_cas(reg, t, hit, tomb)) {
 		cr_count_commit(t);
+		cr_notify_bucket(reg, home);
+		CR_FAULT();
+		/* Relaxed: as above. */
+		atomic_store_explicit(&t->slot->notify, 0, memory_order_relaxed);
 		return 1;
 	}
 	cr_count_abort(t);
+	/* Relaxed: as above. */
+	atomic_store_explicit(&t->slot->notify, 0, memory_order_relaxed);
 	return 0;
 }
 
@@ -421,7 +431,7 @@ int connreg_unregister(connreg_t *reg, const void *id, size_t id_len)
 	h = cr_hash(reg, id, id_len);
 	cr_read_lock(reg, t->slot);
 	while (cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
-		if (cr_remove_at(reg, t, &hit)) {
+		if (cr_remove_at(reg, t, &hit, cr_home(reg, h))) {
 			old = cr_slot_idx(hit.val);
 			break;
 		}

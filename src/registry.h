@@ -7,10 +7,11 @@
 #include "index.h"
 
 /*
- * Remove the id in hit's slot (inside a section). 1 when this call's CAS
+ * Remove the id in hit's slot (inside a section); home is the id's home
+ * bucket (woken, and marked in the change feed). 1 when this call's CAS
  * landed, 0 when the slot changed meanwhile (re-probe).
  */
-int cr_remove_at(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit);
+int cr_remove_at(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit, uint32_t home);
 
 /* Retire an entry this thread unlinked, then clear its recovery note. */
 void cr_retire_unlinked(struct connreg_handle *reg, struct cr_thread *t, uint32_t old);

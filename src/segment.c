@@ -117,6 +117,8 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 	reg->index = (struct cr_bucket *)(base + g->off_index);
 	reg->rslots = (struct cr_rslot *)(base + g->off_rslots);
 	reg->tokens = (struct cr_token *)(base + g->off_tokens);
+	reg->changes = (_Atomic uint64_t *)(base + g->off_changes);
+	reg->n_change_words = g->n_change_words;
 	reg->stripes = (struct cr_stripe *)(base + g->off_stripes);
 	reg->states = (_Atomic uint64_t *)(base + g->off_states);
 	reg->entries = base + g->off_entries;

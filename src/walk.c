@@ -184,6 +184,8 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 			 * A pid means something only in the namespace of the
 			 * process that registered it: never judge another's.
 			 */
+			if (e->key_len == 0 || e->key_len > reg->key_max)
+				continue;	/* corrupt entry: never hash past key_max */
 			if (pid == 0 || pid > INT32_MAX || e->pid_ns == 0 || e->pid_ns != my_ns ||
 			    !cr_dead_cached(&cache, pid, e->pid_start))
 				continue;
@@ -194,7 +196,8 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 			 * (no ABA inside the section): a re-registration by a
 			 * live transport is never removed.
 			 */
-			if (cr_remove_at(reg, t, &hit))
+			if (cr_remove_at(reg, t, &hit,
+					 cr_home(reg, cr_hash(reg, e->key, e->key_len))))
 				n++;
 			else
 				cr_unlink_none(t);
