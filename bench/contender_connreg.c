@@ -5,6 +5,11 @@
  * 64 reader slots) and registers
  * the hit ids; every worker is a forked process that opens it by name
  * (connreg_open) and closes it at the end, as a real client would.
+ *
+ * Built twice: into connreg-bench itself against the static archive
+ * (contender "connreg"), and with BENCH_CONNREG_SO into the module
+ * libconnreg-bench-so.so against libconnreg.so (contender "connreg_so"), so
+ * that the same run compares the two (bench/CMakeLists.txt).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -150,9 +155,20 @@ static int crb_run(struct instance *in, void *h, struct worker *w)
 	return BENCH_RUN(w, h, &crb_ops);
 }
 
-const struct contender contender_connreg = {
-	.name = "connreg",
-	.what = "connreg public API; readers and writer are processes that connreg_open by name",
+#ifdef BENCH_CONNREG_SO
+#define CRB_SYMBOL contender_connreg_so
+#define CRB_NAME "connreg_so"
+#define CRB_LINKED "libconnreg.so (calls through the PLT, initial-exec TLS)"
+#else
+#define CRB_SYMBOL contender_connreg
+#define CRB_NAME "connreg"
+#define CRB_LINKED "the static libconnreg.a"
+#endif
+
+const struct contender CRB_SYMBOL = {
+	.name = CRB_NAME,
+	.what = "connreg public API, linked from " CRB_LINKED "; readers and writer are "
+		"processes that connreg_open by name",
 	.processes = true,
 	.bulk_how = "connreg_get_transport_bulk, 64 ids per call",
 	.write_how = "connreg_update_transport / connreg_unregister + connreg_register",

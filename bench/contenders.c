@@ -7,7 +7,9 @@
 #include "contender.h"
 
 extern const struct contender contender_connreg;
+extern const struct contender contender_connreg_so;
 extern const struct contender contender_shm_rwlock;
+extern const struct contender contender_seqlock;
 extern const struct contender contender_cds_lfht;
 extern const struct contender contender_ck_ht;
 extern const struct contender contender_lmdb_txn;
@@ -17,7 +19,13 @@ extern const struct contender contender_lmdb_renew;
 
 const struct contender_entry contender_table[] = {
 	{ "connreg", &contender_connreg, NULL },
+#ifdef BENCH_HAVE_CONNREG_SO
+	{ "connreg_so", &contender_connreg_so, NULL },
+#else
+	{ "connreg_so", NULL, "built without the shared library target connreg" },
+#endif
 	{ "shm_rwlock", &contender_shm_rwlock, NULL },
+	{ "seqlock", &contender_seqlock, NULL },
 #ifdef BENCH_HAVE_URCU
 	{ "cds_lfht", &contender_cds_lfht, NULL },
 #else
