@@ -47,6 +47,24 @@ defmodule ConnRegTest do
       assert n == ConnReg.default_max_threads()
     end
 
+    test "max_threads covers each kind of scheduler: a VM with many of each" do
+      # 64 normal + 64 dirty CPU + 100 dirty I/O = 228 threads: 4 x 228 = 912,
+      # more than 512 and more than 4x any two kinds alone.
+      name = segment("many-sched")
+
+      out =
+        elixir_eval(
+          """
+          {:ok, h} = ConnReg.create(#{inspect(name)}, capacity: 8)
+          {:ok, st} = ConnReg.stats(h)
+          IO.inspect({ConnReg.scheduler_threads(), ConnReg.default_max_threads(), st.max_threads})
+          """,
+          "+S 64:64 +SDcpu 64:64 +SDio 100"
+        )
+
+      assert {{228, 912, 912}, _} = Code.eval_string(out)
+    end
+
     test "exactly one slot per scheduler thread suffices: every scheduler kind calls in" do
       {_name, h} = registry("slots", max_threads: ConnReg.scheduler_threads())
       :ok = ConnReg.register(h, "k", 7)
@@ -195,6 +213,15 @@ defmodule ConnRegTest do
       elapsed = System.monotonic_time(:millisecond) - t0
       assert elapsed >= 250 and elapsed < 3_000
       assert {:error, :timeout} = ConnReg.wait(h, "absent", 0, 0)
+    end
+
+    test "one NIF call blocks at most 100 ms, whatever timeout it is given", %{h: h} do
+      for asked <- [5_000, -1] do
+        t0 = System.monotonic_time(:millisecond)
+        assert {:error, :etimedout} = ConnReg.Nif.wait_slice(h, "absent", 0, asked)
+        elapsed = System.monotonic_time(:millisecond) - t0
+        assert elapsed >= 90 and elapsed < 1_000, "asked #{asked} ms, blocked #{elapsed} ms"
+      end
     end
 
     test "wakes on a change made by another OS process (the connreg CLI)", %{name: name, h: h} do

@@ -95,6 +95,37 @@ defmodule ConnReg.ConnectionRegistryTest do
     test "only local pids are accepted as transports", %{server: s} do
       assert_raise FunctionClauseError, fn -> CR.register(make_ref(), :not_a_pid, s) end
       assert_raise ArgumentError, fn -> CR.register(make_ref(), fake_remote_pid(), s) end
+      # Same node name, another creation: would decode as <0.N.S>, a process of this VM.
+      stale = stale_incarnation_pid(self())
+      assert node(stale) == node() and stale != self()
+      assert_raise ArgumentError, fn -> CR.register(make_ref(), stale, s) end
+      id = make_ref()
+      :ok = CR.register(id, self(), s)
+      assert_raise ArgumentError, fn -> CR.update_transport_pid(id, stale, s) end
+      assert {:ok, me} = CR.get_transport_pid(id, s)
+      assert me == self()
+    end
+
+    test "calls do not go through the owner: they run while it is suspended",
+         %{server: s, owner: owner} do
+      id = make_ref()
+      t = transport()
+      :ok = :sys.suspend(owner)
+
+      try do
+        # Were any of these a call to the owner, the task would hang.
+        task =
+          Task.async(fn ->
+            {CR.get_transport_pid(id, s), CR.register(id, t, s), CR.get_transport_pid(id, s),
+             CR.update_transport_pid(id, self(), s), CR.unregister(id, s),
+             CR.get_transport_pid(id, s), CR.update_transport_pid(id, t, s)}
+          end)
+
+        assert {{:error, :not_found}, :ok, {:ok, ^t}, :ok, :ok, {:error, :not_found},
+                {:error, :not_found}} = Task.await(task, 2_000)
+      after
+        :sys.resume(owner)
+      end
     end
 
     test "calls before start_link raise ArgumentError, as Registry does" do
@@ -267,6 +298,15 @@ defmodule ConnReg.ConnectionRegistryTest do
   end
 
   defp a <<< b, do: Bitwise.bsl(a, b)
+
+  # The pid's number and serial under this node's name with another creation
+  # (an earlier incarnation of this node).
+  defp stale_incarnation_pid(pid) do
+    ext = :erlang.term_to_binary(pid)
+    skip = byte_size(ext) - 4
+    <<head::binary-size(skip), creation::32>> = ext
+    :erlang.binary_to_term(<<head::binary, rem(creation + 1, 1 <<< 32)::32>>)
+  end
 
   # A pid of another (distributed) node: NEW_PID_EXT with a foreign node name.
   defp fake_remote_pid do

@@ -80,6 +80,18 @@ defmodule ConnRegTest.Helpers do
     port
   end
 
+  @doc """
+  Evaluates `code` in a new `elixir` OS process started with the emulator
+  flags `erl_flags` and this project's compiled code on its path; returns
+  its stdout.
+  """
+  def elixir_eval(code, erl_flags) do
+    elixir = System.find_executable("elixir") || raise "elixir not found"
+    ebin = Path.join(:code.lib_dir(:connreg), "ebin") |> to_string()
+    {out, 0} = System.cmd(elixir, ["--erl", erl_flags, "-pa", ebin, "-e", code])
+    out
+  end
+
   def peer_call(port, command, timeout \\ 10_000) do
     true = Port.command(port, command <> "\n")
     peer_read(port, timeout)

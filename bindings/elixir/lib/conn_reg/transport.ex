@@ -65,18 +65,22 @@ defmodule ConnReg.Transport do
 
   @doc """
   The transport for a pid of this VM. Raises `ArgumentError` for a pid of
-  another node (a distributed Erlang peer): its number means nothing here.
+  another node (a distributed Erlang peer), and for a pid of an earlier
+  incarnation of this node's name (same node name, another creation: a pid
+  term kept from before a restart of distribution, or read back from
+  disk): their numbers mean nothing here, and would name some unrelated
+  process of this VM.
   """
   @spec encode(pid()) :: non_neg_integer()
   def encode(pid) when is_pid(pid) do
-    if node(pid) != node() do
-      raise ArgumentError, "ConnReg.Transport: #{inspect(pid)} is not a local pid"
-    end
-
     # NEW_PID_EXT: 131, 88, the node atom, then number, serial, creation (32 bits each).
     ext = :erlang.term_to_binary(pid)
     skip = byte_size(ext) - 12
-    <<_::binary-size(skip), number::32, serial::32, _::32>> = ext
+    <<_::binary-size(skip), number::32, serial::32, creation::32>> = ext
+
+    if node(pid) != node() or creation != :erlang.system_info(:creation) do
+      raise ArgumentError, "ConnReg.Transport: #{inspect(pid)} is not a pid of this VM"
+    end
 
     if number > 0x7FFF or serial > 0x1FFFF or (number == 0x7FFF and serial == 0x1FFFF) do
       raise ArgumentError,
