@@ -31,6 +31,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "cluster.h"
 #include "connreg.h"
 #include "http.h"
 #include "log.h"
@@ -53,6 +54,7 @@ struct daemon {
 	int lock_fd;		/* the segment, locked: one connregd per name and pid namespace */
 	int sig_fd;
 	struct http *http;
+	struct cluster *cluster;	/* --cluster: cluster.c's threads */
 	bool pidfile_written;
 
 	uint64_t next_reap;	/* CLOCK_MONOTONIC ms */
@@ -131,6 +133,8 @@ static unsigned render_metrics(void *arg, FILE *f)
 	x.reap_last_run = (double)atomic_load(&d->reap_last_ms) / 1e3;
 	x.start_time = d->start_time;
 	connreg_prom_write(f, d->o.name, &s, &x);
+	if (d->cluster)
+		cluster_metrics(d->cluster, f, d->o.name);
 	return 200;
 }
 
@@ -640,6 +644,9 @@ static void shutdown_daemon(struct daemon *d, bool served)
 		sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	http_stop(d->http); /* its thread gives its reader slot back as it exits */
 	d->http = NULL;
+	/* Before the registry is closed: its threads use it. */
+	cluster_stop(d->cluster, served && d->o.unlink_on_exit);
+	d->cluster = NULL;
 	remove_pidfile(d);
 	if (served && d->o.unlink_on_exit)
 		unlink_name(d);
@@ -712,6 +719,16 @@ int main(int argc, char **argv)
 	rc = open_registry(d);
 	if (rc == 0)
 		rc = lock_registry(d);
+	if (rc == 0 && d->o.cluster[0]) {
+		struct cluster_cfg cc = {
+			.url = d->o.cluster, .host_id = d->o.host_id, .view = d->o.cluster_view,
+			.lease_ms = d->o.lease_ms, .feed_max = d->o.feed_max, .name = d->o.name,
+			.capacity = d->o.capacity, .key_max = d->o.key_max,
+			.max_threads = d->o.max_threads, .mode = d->o.mode,
+		};
+
+		rc = cluster_start(d->reg, d->lock_fd, &cc, &d->cluster);
+	}
 	if (rc == 0 && d->o.pidfile[0])
 		rc = write_pidfile(d);
 	if (rc) {

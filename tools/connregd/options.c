@@ -41,6 +41,17 @@ static const struct dopt_def defs[DOPT_COUNT] = {
 	[DOPT_UNLINK_ON_EXIT] = { "unlink-on-exit", false, false, NULL,
 				  "remove the registry's name when stopping" },
 	[DOPT_PIDFILE] = { "pidfile", true, false, "PATH", "write the pid there while running" },
+	[DOPT_CLUSTER] = { "cluster", true, false, "URL",
+			   "share ids with other hosts through Redis: redis://HOST:PORT "
+			   "or unix:///PATH" },
+	[DOPT_HOST_ID] = { "host-id", true, false, "ID",
+			   "this host's name in the cluster: 1..64 of [A-Za-z0-9._-]" },
+	[DOPT_CLUSTER_VIEW] = { "cluster-view", true, false, "/VIEW",
+				"local registry the other hosts' ids are mirrored into" },
+	[DOPT_LEASE_MS] = { "lease-ms", true, false, "MS",
+			    "this host's lease in Redis, 300 to 600000 (default 5000)" },
+	[DOPT_CLUSTER_FEED_MAX] = { "cluster-feed-max", true, false, "N",
+				    "records the feed keeps, about (default 100000)" },
 	[DOPT_LOG_LEVEL] = { "log-level", true, true, "LEVEL",
 			     "error, warning, notice, info (default) or debug" },
 	[DOPT_CONFIG] = { "config", true, false, "FILE",
@@ -217,6 +228,48 @@ static int dopt_set(struct dopts *o, enum dopt id, const char *val, char *err, s
 		strcpy(dst, val);
 		break;
 	}
+	case DOPT_CLUSTER:
+		if ((strncmp(val, "redis://", 8) != 0 || val[8] == '\0') &&
+		    (strncmp(val, "unix://", 7) != 0 || val[7] != '/'))
+			return fail(err, errlen,
+				    "bad --cluster \"%s\": expected redis://HOST[:PORT] or "
+				    "unix:///PATH/TO/SOCKET", val);
+		if (strlen(val) >= sizeof(o->cluster))
+			return fail(err, errlen, "bad --cluster: longer than %zu characters",
+				    sizeof(o->cluster) - 1);
+		strcpy(o->cluster, val);
+		break;
+	case DOPT_HOST_ID: {
+		size_t n = strlen(val);
+
+		if (n == 0 || n > DOPT_HOST_ID_MAX || strspn(val, NAME_CHARS) != n)
+			return fail(err, errlen,
+				    "bad --host-id \"%s\": expected 1 to %u of A-Z a-z 0-9 . _ -", val,
+				    DOPT_HOST_ID_MAX);
+		strcpy(o->host_id, val);
+		break;
+	}
+	case DOPT_CLUSTER_VIEW:
+		if (parse_name(val, o->cluster_view, &why))
+			return fail(err, errlen, "bad --cluster-view \"%s\": %s", val, why);
+		if (strlen(o->cluster_view) + 6 > CONNREG_NAME_MAX + 1)
+			return fail(err, errlen,
+				    "bad --cluster-view \"%s\": at most %u characters (the daemon "
+				    "adds \".hosts\" for the hosts registry)", val,
+				    CONNREG_NAME_MAX - 6);
+		break;
+	case DOPT_LEASE_MS:
+		if (parse_dec(val, DOPT_MIN_LEASE_MS, DOPT_MAX_LEASE_MS, &v))
+			return fail(err, errlen, "bad --lease-ms \"%s\": expected %u to %u milliseconds",
+				    val, DOPT_MIN_LEASE_MS, DOPT_MAX_LEASE_MS);
+		o->lease_ms = (uint32_t)v;
+		break;
+	case DOPT_CLUSTER_FEED_MAX:
+		if (parse_dec(val, 100, 1000000000, &v))
+			return fail(err, errlen, "bad --cluster-feed-max \"%s\": expected 100 to "
+				    "1000000000 records", val);
+		o->feed_max = v;
+		break;
 	case DOPT_LOG_LEVEL: {
 		int l = dlog_parse_level(val);
 
@@ -387,6 +440,21 @@ static void copy_field(struct dopts *dst, const struct dopts *src, enum dopt id)
 	case DOPT_PIDFILE:
 		memcpy(dst->pidfile, src->pidfile, sizeof(dst->pidfile));
 		break;
+	case DOPT_CLUSTER:
+		memcpy(dst->cluster, src->cluster, sizeof(dst->cluster));
+		break;
+	case DOPT_HOST_ID:
+		memcpy(dst->host_id, src->host_id, sizeof(dst->host_id));
+		break;
+	case DOPT_CLUSTER_VIEW:
+		memcpy(dst->cluster_view, src->cluster_view, sizeof(dst->cluster_view));
+		break;
+	case DOPT_LEASE_MS:
+		dst->lease_ms = src->lease_ms;
+		break;
+	case DOPT_CLUSTER_FEED_MAX:
+		dst->feed_max = src->feed_max;
+		break;
 	case DOPT_LOG_LEVEL:
 		dst->log_level = src->log_level;
 		break;
@@ -408,6 +476,8 @@ int dopts_resolve(const struct dopts *cl, struct dopts *out, char *err, size_t e
 	out->reap_ms = DOPT_DEFAULT_REAP_MS;
 	out->check_ms = DOPT_DEFAULT_CHECK_MS;
 	out->log_level = LOG_LVL_INFO;
+	out->lease_ms = DOPT_DEFAULT_LEASE_MS;
+	out->feed_max = DOPT_DEFAULT_FEED_MAX;
 
 	if ((cl->given & (1u << DOPT_CONFIG)) && read_config(cl->config, out, err, errlen))
 		return -1;
@@ -418,6 +488,21 @@ int dopts_resolve(const struct dopts *cl, struct dopts *out, char *err, size_t e
 		return fail(err, errlen, "--name /NAME is required");
 	if (!(out->given & (1u << DOPT_CAPACITY)))
 		return fail(err, errlen, "--capacity N is required");
+	{
+		const uint32_t cl_bits = (1u << DOPT_CLUSTER) | (1u << DOPT_HOST_ID) |
+					 (1u << DOPT_CLUSTER_VIEW);
+		const uint32_t opt_bits = (1u << DOPT_LEASE_MS) | (1u << DOPT_CLUSTER_FEED_MAX);
+		uint32_t got = out->given & cl_bits;
+
+		if (got && got != cl_bits)
+			return fail(err, errlen, "--cluster, --host-id and --cluster-view go together: "
+				    "give all three or none");
+		if (!got && (out->given & opt_bits))
+			return fail(err, errlen, "--lease-ms and --cluster-feed-max need --cluster");
+		if (got && strcmp(out->cluster_view, out->name) == 0)
+			return fail(err, errlen, "--cluster-view must name another registry than "
+				    "--name");
+	}
 	return 0;
 }
 
@@ -456,6 +541,21 @@ void dopt_format(const struct dopts *o, enum dopt which, char *buf, size_t len)
 		break;
 	case DOPT_PIDFILE:
 		snprintf(buf, len, "%s", o->pidfile[0] ? o->pidfile : "(none)");
+		break;
+	case DOPT_CLUSTER:
+		snprintf(buf, len, "%s", o->cluster[0] ? o->cluster : "(none)");
+		break;
+	case DOPT_HOST_ID:
+		snprintf(buf, len, "%s", o->host_id[0] ? o->host_id : "(none)");
+		break;
+	case DOPT_CLUSTER_VIEW:
+		snprintf(buf, len, "%s", o->cluster_view[0] ? o->cluster_view : "(none)");
+		break;
+	case DOPT_LEASE_MS:
+		snprintf(buf, len, "%" PRIu32, o->lease_ms);
+		break;
+	case DOPT_CLUSTER_FEED_MAX:
+		snprintf(buf, len, "%" PRIu64, o->feed_max);
 		break;
 	case DOPT_LOG_LEVEL:
 		snprintf(buf, len, "%s", dlog_level_name(o->log_level));

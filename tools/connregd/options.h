@@ -28,6 +28,11 @@ enum dopt {
 	DOPT_METRICS_LISTEN,
 	DOPT_UNLINK_ON_EXIT,
 	DOPT_PIDFILE,
+	DOPT_CLUSTER,		/* --cluster URL and the four below: docs/cluster.md */
+	DOPT_HOST_ID,
+	DOPT_CLUSTER_VIEW,
+	DOPT_LEASE_MS,
+	DOPT_CLUSTER_FEED_MAX,
 	DOPT_LOG_LEVEL,
 	DOPT_CONFIG,
 	DOPT_COUNT
@@ -40,6 +45,11 @@ enum dopt {
 #define DOPT_DEFAULT_CHECK_MS	 10000u
 #define DOPT_MIN_INTERVAL_MS	 10u
 #define DOPT_MAX_INTERVAL_MS	 86400000u	/* a day */
+#define DOPT_DEFAULT_LEASE_MS	 5000u
+#define DOPT_MIN_LEASE_MS	 300u
+#define DOPT_MAX_LEASE_MS	 600000u
+#define DOPT_DEFAULT_FEED_MAX	 100000u
+#define DOPT_HOST_ID_MAX	 64u
 
 struct dopts {
 	char name[CONNREG_NAME_MAX + 2];	/* "/NAME" */
@@ -53,6 +63,11 @@ struct dopts {
 	uint32_t check_ms;
 	char listen[256];			/* HOST:PORT, "" when not serving metrics */
 	char pidfile[PATH_MAX];
+	char cluster[512];			/* redis://HOST:PORT or unix:///PATH, "" without */
+	char host_id[DOPT_HOST_ID_MAX + 1];
+	char cluster_view[CONNREG_NAME_MAX + 2];	/* "/VIEW" */
+	uint32_t lease_ms;
+	uint64_t feed_max;			/* the feed's MAXLEN ~, in records */
 	int log_level;				/* LOG_LVL_* */
 	char config[PATH_MAX];
 	uint32_t given;				/* bit (1u << enum dopt): set explicitly */
