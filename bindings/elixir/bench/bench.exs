@@ -67,6 +67,12 @@ defmodule Bench do
   def ets_lookup(_tab, []), do: :ok
   def ets_lookup(tab, [k | t]), do: (_ = :ets.lookup(tab, k); ets_lookup(tab, t))
 
+  def pt_get(_k, 0), do: :ok
+  def pt_get(k, n), do: (_ = :persistent_term.get(k); pt_get(k, n - 1))
+
+  def key(_s, []), do: :ok
+  def key(s, [k | t]), do: (_ = CR.key(k); key(s, t))
+
   def ets_insert(_tab, [], _v), do: :ok
   def ets_insert(tab, [k | t], v), do: (true = :ets.insert(tab, {k, v}); ets_insert(tab, t, v))
 
@@ -146,10 +152,12 @@ ConnReg.unlink(segment)
 {:ok, _} = CR.start_link(name: :bench_cr, segment: segment, capacity: 4 * n, key_max: 64)
 h = CR.handle(:bench_cr)
 tab = :ets.new(:bench, [:set, :public, read_concurrency: true])
+tab_plain = :ets.new(:bench_plain, [:set, :public])
 {:ok, _} = Registry.start_link(keys: :unique, name: :bench_reg)
 
 for k <- ids do
   :ets.insert(tab, {k, me})
+  :ets.insert(tab_plain, {k, me})
   {:ok, _} = Registry.register(:bench_reg, k, me)
   :ok = CR.register(k, me, :bench_cr)
 end
@@ -163,13 +171,17 @@ v = ConnReg.Transport.encode(me)
 rows = [
   {"loop alone", fn -> Bench.loop(ids) end, n},
   {"ETS :ets.lookup (set, read_concurrency)", fn -> Bench.ets_lookup(tab, ids) end, n},
+  {"ETS :ets.lookup (set, no read_concurrency)", fn -> Bench.ets_lookup(tab_plain, ids) end, n},
   {"Registry.lookup (unique)", fn -> Bench.reg_lookup(:bench_reg, ids) end, n},
   {"ConnReg.get (raw NIF, binary id)", fn -> Bench.cr_get(h, ids) end, n},
   {"ConnReg.get_bulk, 64 ids per call (per id)", fn -> Bench.cr_bulk(h, chunks) end, n},
   {"ConnectionRegistry.get_transport_pid, binary id", fn -> Bench.conn_get(:bench_cr, ids) end, n},
   {"ConnectionRegistry.get_transport_pid, reference id", fn -> Bench.conn_get(:bench_cr, refs) end, n},
+  {"  of which: :persistent_term.get (the handle)",
+   fn -> Bench.pt_get({CR, :bench_cr}, n) end, n},
+  {"  of which: ConnectionRegistry.key(reference)", fn -> Bench.key(:bench_cr, refs) end, n},
+  {"  of which: ConnReg.Transport.decode(value)", fn -> Bench.decode(v, n) end, n},
   {"ConnReg.Transport.encode(pid)", fn -> Bench.encode(me, n) end, n},
-  {"ConnReg.Transport.decode(value)", fn -> Bench.decode(v, n) end, n},
   {"ETS :ets.insert (existing key)", fn -> Bench.ets_insert(tab, ids, me) end, n},
   {"Registry.update_value (owner)", fn -> Bench.reg_update_value(:bench_reg, ids, me) end, n},
   {"ConnReg.update (raw)", fn -> Bench.cr_update(h, ids, 7) end, n},
@@ -185,7 +197,8 @@ rows = [
 ]
 
 rows2 = [
-  {"x2 ETS :ets.lookup", fn -> Bench.ets_lookup(tab, ids) end, n},
+  {"x2 ETS :ets.lookup (read_concurrency)", fn -> Bench.ets_lookup(tab, ids) end, n},
+  {"x2 ETS :ets.lookup (no read_concurrency)", fn -> Bench.ets_lookup(tab_plain, ids) end, n},
   {"x2 Registry.lookup", fn -> Bench.reg_lookup(:bench_reg, ids) end, n},
   {"x2 ConnReg.get", fn -> Bench.cr_get(h, ids) end, n},
   {"x2 ConnectionRegistry.get_transport_pid, binary id",
