@@ -655,7 +655,7 @@ void cluster_stop(struct cluster *c, bool unlink_views)
 static void sample(FILE *f, const char *name, const char *type, const char *help,
 		   const char *registry, double v)
 {
-	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s{registry=\"%s\"} %.17g\n", name, help, name,
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s{registry=\"%s\"} %.15g\n", name, help, name,
 		type, name, registry, v);
 }
 
@@ -664,7 +664,7 @@ static void sample(FILE *f, const char *name, const char *type, const char *help
 void cluster_metrics(struct cluster *c, FILE *f, const char *registry)
 {
 	connreg_stats_t st = { .size = sizeof(st) };
-	double view_ids = connreg_stats(c->view, &st) == 0 ? (double)st.live : 0.0 / 0.0;
+	double view_ids = connreg_stats(c->view, &st) == 0 ? (double)st.live : 0.0;
 
 	fprintf(f, "# HELP connreg_cluster_info This host in the cluster (connregd --cluster).\n"
 		   "# TYPE connreg_cluster_info gauge\n"
