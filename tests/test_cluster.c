@@ -11,7 +11,8 @@
  *   host, and to the one left when the later one unregisters it;
  * - A SIGSTOPped past its lease: its ids leave B's and C's views within
  *   lease + 1 s; SIGCONT: they come back;
- * - A SIGKILLed: the same, and A started again re-asserts its ids;
+ * - A SIGKILLed: the same, its host number is freed (and reused after the
+ *   counter wraps), and A started again re-asserts its ids;
  * - redis-server killed and restarted empty: views keep their last state
  *   while it is down, and converge to the truth within 5 s after;
  * - the feed trimmed while B is stopped: B finds the gap, resyncs, converges;
@@ -613,9 +614,18 @@ Test(cluster, a_killed_host_leaves_the_views_and_reasserts_its_ids_when_restarte
 	if (took < 0)
 		dump_logs();
 	cr_assert_geq(took, 0, "a killed A's ids were still in the views after lease + 1 s");
+	/* A reaped host's number is free again: the hosts registries forget it. */
+	ASSERT_WITHIN(1000, host_num(1, 0) == 0 && host_num(2, 0) == 0,
+		      "the hosts registries still list the reaped A");
+	/* Numbers wrap after 65535: the next one is the first free (A's old 1). */
+	cr_assert_eq(host_num(1, 1), 2);
+	cr_assert_eq(host_num(1, 2), 3);
+	redis_do("HSET {connreg}:meta nexthost 65535");
 	/* A's registry lives on (the gateways still hold those connections); A restarts. */
 	reg_n(0, "k2-", 5, 50);
 	host_start(0);
+	ASSERT_WITHIN(1000, host_num(1, 0) == 1 && host_num(2, 0) == 1 && host_num(0, 0) == 1,
+		      "the restarted A did not get the free number 1");
 	ASSERT_WITHIN(1000, others_see(0, "k-", 30, 700, true) && others_see(0, "k2-", 5, 50, true),
 		      "a restarted A did not re-assert its ids");
 	ASSERT_WITHIN(1000, all_views_true(0), "views differ from the registries");

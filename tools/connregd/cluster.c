@@ -577,7 +577,7 @@ int cluster_start(connreg_t *reg, int lock_fd, const struct cluster_cfg *cfg,
 	vc.mode = cfg->mode;
 	rc = open_view(c->view_name, &vc, &c->view, &c->view_lock_fd);
 	if (rc == 0) {
-		vc.capacity = 65535;
+		vc.capacity = CL_HOSTS_CAPACITY;
 		vc.key_max = DOPT_HOST_ID_MAX;
 		vc.max_threads = 64;
 		rc = open_view(c->hosts_name, &vc, &c->hosts, &c->hosts_lock_fd);

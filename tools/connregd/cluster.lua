@@ -16,8 +16,9 @@
 --       6 lease ms, 7.. the op's arguments.
 -- Feed record fields, in this order: s SEQ e EPOCH h N o OP, then for
 -- OP "c" pairs (connection id, transport in decimal or "" for removed);
--- OP "x" (host N's lease ended: drop all its ids) and "u" (host N took a
--- lease: its number is in use) have none.
+-- OP "x" (host N's lease ended: drop all its ids; when a reap sent it,
+-- the number is free again) and "u" (host N took a lease: the number is
+-- H's now) have none.
 
 local op, H, token = ARGV[1], ARGV[2], ARGV[3]
 
@@ -52,7 +53,24 @@ local function valid_num(n)
 	return nil
 end
 
--- H's host number; assigned (once, never reused) when create is set.
+-- The next free host number: the counter, else (after 65535) the first free one.
+local function alloc()
+	local n = redis.call('HINCRBY', KEYS[1], 'nexthost', 1)
+	if n <= 65535 and redis.call('HEXISTS', KEYS[6], n) == 0 then
+		return n
+	end
+	for i = 0, 65534 do
+		local k = (n + i - 1) % 65535 + 1
+		if redis.call('HEXISTS', KEYS[6], k) == 0 then
+			redis.call('HSET', KEYS[1], 'nexthost', k)
+			return k
+		end
+	end
+	fail('no host number left (65535 hosts hold one)')
+end
+
+-- H's host number; assigned when create is set. A host keeps its number
+-- while it holds a lease; a reaped host's number is free again.
 local function hostnum(create)
 	local n = redis.call('HGET', KEYS[5], H)
 	if n then
@@ -65,10 +83,7 @@ local function hostnum(create)
 	if not create then
 		return nil
 	end
-	n = redis.call('HINCRBY', KEYS[1], 'nexthost', 1)
-	if n > 65535 then
-		fail('no host number left (65535 assigned)')
-	end
+	n = alloc()
 	redis.call('HSET', KEYS[5], H, n)
 	redis.call('HSET', KEYS[6], n, H)
 	return n
@@ -92,10 +107,11 @@ local function emit(n, o, items)
 	return seq
 end
 
--- Remove every id H holds (its lease ended), with one "x" record.
-local function drop_host(n)
+-- Remove every id H holds (its lease ended), with one "x" record (also
+-- when it holds none, if always is set).
+local function drop_host(n, always)
 	local ids = redis.call('HKEYS', KEYS[8])
-	if #ids == 0 then
+	if #ids == 0 and not always then
 		return 0
 	end
 	emit(n, 'x', {})
@@ -173,7 +189,7 @@ elseif op == 'acquire' then
 	elseif cur then
 		return { 0, n, epoch() }
 	else
-		drop_host(n)
+		drop_host(n, false)
 		r = 2
 	end
 	if r ~= 1 then
@@ -201,8 +217,9 @@ elseif op == 'release' then
 elseif op == 'expired' then
 	return redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now_ms(), 'LIMIT', 0, 64)
 elseif op == 'reap' then
-	-- H is another host whose deadline passed: drop its ids unless its
-	-- lease came back meanwhile. Returns the number of ids dropped, or -1.
+	-- H is another host whose deadline passed: drop its ids and free its
+	-- number unless its lease came back meanwhile. Returns the number of
+	-- ids dropped, or -1.
 	if redis.call('EXISTS', KEYS[7]) == 1 then
 		return -1
 	end
@@ -213,7 +230,11 @@ elseif op == 'reap' then
 	local n = hostnum(false)
 	local k = 0
 	if n then
-		k = drop_host(n)
+		k = drop_host(n, true)
+		redis.call('HDEL', KEYS[5], H)
+		if redis.call('HGET', KEYS[6], n) == H then
+			redis.call('HDEL', KEYS[6], n)
+		end
 	end
 	redis.call('ZREM', KEYS[4], H)
 	return k

@@ -35,6 +35,8 @@ struct cl_keys {
 /* Reconnect backoff: doubles from the first to the last. */
 #define CL_BACKOFF_MIN_MS 100
 #define CL_BACKOFF_MAX_MS 1000
+/* Hosts the hosts registry (VIEW.hosts) can list. */
+#define CL_HOSTS_CAPACITY 4096
 /* A repeated failure is logged at most this often. */
 #define CL_LOG_EVERY_MS 10000
 

@@ -147,13 +147,13 @@ static bool set_name(struct mirror *m, int n, const char *s, size_t len)
 	return true;
 }
 
-/* Learn an unknown host number's id (HGET hostnums). */
-static void learn_host(struct mirror *m, int n)
+/* Learn a host number's id (HGET hostnums), if unknown or `again`. */
+static void learn_host(struct mirror *m, int n, bool again)
 {
 	struct cluster *c = m->c;
 	redisReply *rep;
 
-	if (m->names[n])
+	if (m->names[n] && !again)
 		return;
 	rep = rc_cmd(&c->mir, "HGET %s %d", c->keys.k[K_HOSTNUMS], n);
 	if (!rep)
@@ -199,7 +199,7 @@ static int hosts_stale(const void *id, size_t len, uint64_t v, void *arg)
 /*
  * Every host id and number (HGETALL hostnums) and which hold a live lease
  * (cluster.lua "hosts"), into the hosts registry. Forgets numbers Redis no
- * longer has when `reset` (a resync). false when the connection failed.
+ * longer has when `reset`. false when the connection failed.
  */
 static bool refresh_hosts(struct mirror *m, bool reset)
 {
@@ -472,6 +472,24 @@ static void apply_changes(struct mirror *m, int n, redisReply *f)
 	}
 }
 
+/* Forget host n's id (its number may go to another host). */
+static void forget_host(struct mirror *m, int n)
+{
+	struct cluster *c = m->c;
+	uint64_t v;
+
+	if (!m->names[n])
+		return;
+	if (connreg_get_transport(c->hosts, m->names[n], strlen(m->names[n]), &v) == 0 &&
+	    (v & CONNREG_ROUTE_HOST_MASK) == (uint64_t)n)
+		connreg_unregister(c->hosts, m->names[n], strlen(m->names[n]));
+	free(m->names[n]);
+	m->names[n] = NULL;
+	m->up[n] = 0;
+	if (m->self == n)
+		m->self = 0;
+}
+
 /* Host n's lease ended: drop every id of it from the view. */
 static void apply_host_down(struct mirror *m, int n)
 {
@@ -479,6 +497,7 @@ static void apply_host_down(struct mirror *m, int n)
 
 	if (n == m->self) {
 		atomic_store(&c->lease_check_now, true);
+		forget_host(m, n);
 		return;
 	}
 	m->walk_host = (uint16_t)n;
@@ -491,10 +510,9 @@ static void apply_host_down(struct mirror *m, int n)
 		return;
 	}
 	drop_collected(m);
-	m->up[n] = 0;
-	hosts_write(m, (uint16_t)n);
 	if (m->names[n])
 		dlog(LOG_LVL_INFO, "cluster: host %s is gone: its ids left the view", m->names[n]);
+	forget_host(m, n);
 }
 
 /* Apply one feed entry. false: stop (a resync is needed). */
@@ -550,7 +568,7 @@ static bool apply_entry(struct mirror *m, redisReply *ent)
 				 " (trimmed while this host was behind)", seq, m->last_seq);
 		return false;
 	}
-	learn_host(m, n);
+	learn_host(m, n, str_is(f->element[7], "u"));
 	if (str_is(f->element[7], "c")) {
 		apply_changes(m, n, f);
 	} else if (str_is(f->element[7], "u")) {
@@ -691,7 +709,7 @@ static bool resync(struct mirror *m)
 				continue;
 			}
 			if (!m->names[n])
-				learn_host(m, n);
+				learn_host(m, n, false);
 			view_put(m, k->str, (size_t)k->len, (uint16_t)n, t);
 		}
 		freeReplyObject(rep);
@@ -823,7 +841,7 @@ void *cl_mirror_main(void *arg)
 			m.next_check = now + CL_CHECK_MS;
 		}
 		if (!m.need_resync && rc_up(&c->mir) && now >= m.next_hosts) {
-			refresh_hosts(&m, false);
+			refresh_hosts(&m, true);
 			m.next_hosts = now + CL_CHECK_MS;
 		}
 	}
