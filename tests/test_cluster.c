@@ -13,6 +13,8 @@
  *   lease + 1 s; SIGCONT: they come back;
  * - A SIGKILLed: the same, its host number is freed (and reused after the
  *   counter wraps), and A started again re-asserts its ids;
+ * - A stopped cleanly (SIGTERM) and started again within its lease takes
+ *   the lease over: its ids never leave the other views;
  * - redis-server killed and restarted empty: views keep their last state
  *   while it is down, and converge to the truth within 5 s after;
  * - the feed trimmed while B is stopped: B finds the gap, resyncs, converges;
@@ -629,6 +631,33 @@ Test(cluster, a_killed_host_leaves_the_views_and_reasserts_its_ids_when_restarte
 	ASSERT_WITHIN(1000, others_see(0, "k-", 30, 700, true) && others_see(0, "k2-", 5, 50, true),
 		      "a restarted A did not re-assert its ids");
 	ASSERT_WITHIN(1000, all_views_true(0), "views differ from the registries");
+}
+
+Test(cluster, a_cleanly_restarted_host_hands_its_lease_over_and_its_ids_stay)
+{
+	uint64_t t0;
+	int status;
+	bool stayed = true;
+
+	cluster_up();
+	reg_n(0, "h-", 20, 40);
+	ASSERT_WITHIN(1000, others_see(0, "h-", 20, 40, true), "A's ids");
+	cr_assert_eq(kill(g.h[0].pid, SIGTERM), 0);
+	cr_assert_eq(waitpid(g.h[0].pid, &status, 0), g.h[0].pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "connregd A: status %d", status);
+	g.h[0].pid = 0;
+	cr_assert(log_has(0, "lease handed over"));
+	host_start(0);
+	cr_assert(log_has(0, "handed over by a connregd that stopped cleanly"),
+		  "the restarted A did not take the lease over");
+	/* Through the restart and two leases after it, A's ids never left. */
+	t0 = t_now_ms();
+	while (t_now_ms() - t0 < 2 * LEASE_MS && stayed) {
+		stayed = others_see(0, "h-", 20, 40, true);
+		t_sleep_ms(5);
+	}
+	cr_assert(stayed, "A's ids left a view after a clean restart");
+	cr_assert_eq(count_in_log(1, "is gone"), 0, "B saw A go");
 }
 
 Test(cluster, redis_restarted_empty_views_converge_within_5s)
