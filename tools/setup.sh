@@ -26,8 +26,9 @@ esac
 
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 PACKAGES=(build-essential cmake pkg-config liburcu-dev libck-dev libcriterion-dev libxxhash-dev)
-# connregd (tools/connregd, built by default): HTTP for its metrics, sd_notify.
-PACKAGES+=(libmicrohttpd-dev libsystemd-dev)
+# connregd (tools/connregd, built by default): HTTP for its metrics, sd_notify;
+# hiredis for --cluster (docs/cluster.md; without it connregd refuses --cluster).
+PACKAGES+=(libmicrohttpd-dev libsystemd-dev libhiredis-dev)
 if [ "$MODE" = test ]; then
 	# The fuzzer (libFuzzer) needs clang and its runtime.
 	PACKAGES+=(clang-14 libclang-rt-14-dev)
@@ -35,6 +36,8 @@ if [ "$MODE" = test ]; then
 	PACKAGES+=(python3)
 	# tests/connregd_smoke.sh reads connregd's metrics with curl.
 	PACKAGES+=(curl)
+	# test_cluster starts real redis-server processes (connregd --cluster).
+	PACKAGES+=(redis-server)
 	# The Python binding (cffi, pytest, mypy; pip for the install check) and the
 	# C++ header's tests (g++ from build-essential, clang++ from clang-14).
 	PACKAGES+=(python3-dev python3-cffi python3-pytest python3-setuptools python3-wheel python3-pip

@@ -27,8 +27,19 @@ struct cl_keys {
 
 /* Changes per publish call (one feed record). */
 #define CL_BATCH	256
-/* The publisher's cycle: how often it drains the registry's change marks. */
+/*
+ * The publisher's cycle: how often it drains the registry's change marks
+ * (the floor of the propagation latency): every CL_PUB_BUSY_MS for
+ * CL_PUB_BUSY_FOR_MS after a drain found a change, else every
+ * CL_PUB_PERIOD_MS (docs/performance.md: 1 ms costs 3 % of a core idle).
+ */
+#ifndef CL_PUB_PERIOD_MS
 #define CL_PUB_PERIOD_MS 5
+#endif
+#ifndef CL_PUB_BUSY_MS
+#define CL_PUB_BUSY_MS 1
+#endif
+#define CL_PUB_BUSY_FOR_MS 100
 /* The mirror's XREAD BLOCK, and how often it re-checks the feed's epoch and seq. */
 #define CL_BLOCK_MS	 500
 #define CL_CHECK_MS	 1000

@@ -3,7 +3,8 @@
  *
  * It holds this host's lease (cluster.lua "acquire", "renew" every
  * lease/3), learns of local changes from the registry's change feed
- * (connreg_changes_drain every CL_PUB_PERIOD_MS, then each dirty shard
+ * (connreg_changes_drain every CL_PUB_BUSY_MS while changes flow, every
+ * CL_PUB_PERIOD_MS when idle; then each dirty shard
  * re-read whole and compared with what it last published for that shard),
  * and publishes the differences in batches of up to CL_BATCH ("pub": one
  * feed record each). After taking a lease, reconnecting or an error, it
@@ -44,6 +45,7 @@ struct pub {
 	size_t off[2 * CL_BATCH], sz[2 * CL_BATCH];
 	int nargs;
 	int err;		/* PUB_* of the last failed flush */
+	uint64_t dirty;		/* shards drained, ever */
 
 	struct idmap own;	/* reconcile: what Redis holds for this host */
 	uint64_t put_n, del_n;	/* reconcile's counts */
@@ -217,6 +219,7 @@ static int on_dirty(uint32_t s, void *arg)
 	struct shard_cache *sc = &p->cache[s];
 	uint64_t t;
 
+	p->dirty++;
 	if (reread(p, s) != 0) {
 		p->err = PUB_ERR;
 		return 1;
@@ -579,6 +582,7 @@ void *cl_publisher_main(void *arg)
 	struct pub p = { .c = c };
 	uint32_t third = c->lease_ms / 3, reap_every = c->lease_ms / 5 < 200 ? c->lease_ms / 5 : 200;
 	uint64_t next_renew = 0, next_acquire = 0, next_reap = 0, pause_until = 0;
+	uint64_t last_dirty = 0, busy_until = 0;
 	bool held = false, need_reconcile = true;
 
 	p.nshards = connreg_shards(c->reg);
@@ -645,7 +649,11 @@ void *cl_publisher_main(void *arg)
 			reap_expired(&p);
 			next_reap = now + reap_every;
 		}
-		cl_sleep_ms(CL_PUB_PERIOD_MS);
+		if (p.dirty != last_dirty) {
+			last_dirty = p.dirty;
+			busy_until = now + CL_PUB_BUSY_FOR_MS;
+		}
+		cl_sleep_ms(now < busy_until ? CL_PUB_BUSY_MS : CL_PUB_PERIOD_MS);
 	}
 	if (held && rc_up(&c->pub))
 		release(&p);
