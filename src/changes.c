@@ -12,6 +12,7 @@
 #include "changes.h"
 #include "index.h"
 #include "rcu.h"
+#include "walk.h"
 
 uint32_t connreg_shards(connreg_t *reg)
 {
@@ -77,19 +78,13 @@ int connreg_changes_drain(connreg_t *reg, int (*fn)(uint32_t shard, void *arg), 
 	return 0;
 }
 
-int connreg_foreach_shard(connreg_t *reg, uint32_t shard,
-			  int (*fn)(const void *id, size_t id_len, uint64_t transport, void *arg),
-			  void *arg)
+int connreg_foreach_shard(connreg_t *reg, uint32_t shard, cr_walk_fn fn, void *arg)
 {
 	struct cr_thread *t;
-	uint32_t lens[CR_BUCKET_SLOTS];
-	uint64_t tr[CR_BUCKET_SLOTS];
 	uint8_t *keys;
 	int rc;
 
-	if (!reg || !fn)
-		return -EINVAL;
-	if (shard >= reg->n_buckets)
+	if (!reg || !fn || shard >= (reg ? reg->n_buckets : 0))
 		return -EINVAL;
 	rc = cr_thread_get(reg, &t);
 	if (rc)
@@ -100,33 +95,8 @@ int connreg_foreach_shard(connreg_t *reg, uint32_t shard,
 	/* INV-4: every id homed at `shard` lies within its bound. */
 	uint32_t bound = cr_bound(reg, shard), b = shard;
 
-	for (uint32_t d = 0; d <= bound && rc == 0; d++, b = b + 1 == reg->n_buckets ? 0 : b + 1) {
-		unsigned cnt = 0;
-
-		cr_read_lock(reg, t->slot);
-		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* ORD-5(r): acquire pairs with the publishing CAS. */
-			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i],
-							  memory_order_acquire);
-
-			if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
-				continue;
-			const struct cr_entry *e = cr_entry_at(reg, cr_slot_idx(v));
-			uint32_t len = e->key_len;
-
-			if (len == 0 || len > reg->key_max ||
-			    cr_home(reg, cr_hash(reg, e->key, len)) != shard)
-				continue;	/* corrupt, or homed elsewhere */
-			/* Copy inside the section: the entry is immutable until it ends (INV-2). */
-			memcpy(keys + (size_t)cnt * reg->key_max, e->key, len);
-			lens[cnt] = len;
-			tr[cnt] = e->transport;
-			cnt++;
-		}
-		cr_read_unlock(t->slot);
-		for (unsigned i = 0; i < cnt && rc == 0; i++)
-			rc = fn(keys + (size_t)i * reg->key_max, lens[i], tr[i], arg);
-	}
+	for (uint32_t d = 0; d <= bound && rc == 0; d++, b = b + 1 == reg->n_buckets ? 0 : b + 1)
+		rc = cr_walk_bucket(reg, t, b, shard, keys, fn, arg);
 	free(keys);
 	return rc;
 }

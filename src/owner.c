@@ -120,19 +120,12 @@ void cr_token_give(struct connreg_handle *reg, uint32_t tok)
 bool cr_owner_alive(struct connreg_handle *reg, uint32_t i)
 {
 	uint32_t k;
+	enum cr_take r = cr_owner_take(reg, i, &k);
 
-	switch (cr_owner_take(reg, i, &k)) {
-	case CR_TAKE_BUSY:
-	case CR_TAKE_BROKEN:
-		return true;
-	case CR_TAKE_FREE:
-		return false;
-	case CR_TAKE_DEAD:
-		break;
-	}
-	/* A probe only: the slot still names the token, so the next taker recovers it. */
-	cr_token_release(reg, k);
-	return false;
+	if (r == CR_TAKE_DEAD)
+		/* A probe only: the slot still names the token, so the next taker recovers it. */
+		cr_token_release(reg, k);
+	return cr_take_alive(r);
 }
 
 int cr_tokens_init(struct cr_token *tokens, uint32_t n)

@@ -48,6 +48,12 @@ enum cr_take {
 	CR_TAKE_BROKEN,		/* the token cannot be judged (a corrupt segment) */
 };
 
+/* Does a judgement mean "a live thread owns it" (a broken token counts as alive)? */
+static inline bool cr_take_alive(enum cr_take r)
+{
+	return r == CR_TAKE_BUSY || r == CR_TAKE_BROKEN;
+}
+
 /*
  * Judge slot i's owner; never blocks. On CR_TAKE_DEAD we hold token *tok
  * and must recover slot i (recover.c) before cr_token_give.

@@ -106,16 +106,10 @@ void cr_slot_recover(struct connreg_handle *reg, uint32_t i)
 bool cr_slot_alive_or_recover(struct connreg_handle *reg, uint32_t i)
 {
 	uint32_t k;
+	enum cr_take r = cr_owner_take(reg, i, &k);
 
-	switch (cr_owner_take(reg, i, &k)) {
-	case CR_TAKE_BUSY:
-	case CR_TAKE_BROKEN:
-		return true;
-	case CR_TAKE_FREE:
-		return false;
-	case CR_TAKE_DEAD:
-		break;
-	}
+	if (r != CR_TAKE_DEAD)
+		return cr_take_alive(r);
 	cr_slot_recover(reg, i);
 	cr_token_give(reg, k);
 	return false;

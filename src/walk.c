@@ -14,14 +14,45 @@
 #include "owner.h"
 #include "rcu.h"
 #include "registry.h"
+#include "walk.h"
 
-int connreg_foreach(connreg_t *reg,
-		    int (*fn)(const void *id, size_t id_len, uint64_t transport, void *arg),
-		    void *arg)
+int cr_walk_bucket(struct connreg_handle *reg, struct cr_thread *t, uint32_t b, uint32_t home,
+		   uint8_t *keys, cr_walk_fn fn, void *arg)
 {
-	struct cr_thread *t;
 	uint32_t lens[CR_BUCKET_SLOTS];
 	uint64_t tr[CR_BUCKET_SLOTS];
+	unsigned cnt = 0;
+	int rc = 0;
+
+	cr_read_lock(reg, t->slot);
+	for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
+		/* ORD-5(r): acquire pairs with the publishing CAS. */
+		uint64_t v = atomic_load_explicit(&reg->index[b].slot[i], memory_order_acquire);
+
+		if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
+			continue;
+		const struct cr_entry *e = cr_entry_at(reg, cr_slot_idx(v));
+		uint32_t len = e->key_len;
+
+		if (len == 0 || len > reg->key_max)
+			continue;	/* corrupt entry: never copy past key_max */
+		if (home != CR_IDX_NONE && cr_home(reg, cr_hash(reg, e->key, len)) != home)
+			continue;	/* homed elsewhere */
+		/* Copy inside the section: the entry is immutable until it ends (INV-2). */
+		memcpy(keys + (size_t)cnt * reg->key_max, e->key, len);
+		lens[cnt] = len;
+		tr[cnt] = e->transport;
+		cnt++;
+	}
+	cr_read_unlock(t->slot);
+	for (unsigned i = 0; i < cnt && rc == 0; i++)
+		rc = fn(keys + (size_t)i * reg->key_max, lens[i], tr[i], arg);
+	return rc;
+}
+
+int connreg_foreach(connreg_t *reg, cr_walk_fn fn, void *arg)
+{
+	struct cr_thread *t;
 	uint8_t *keys;
 	int rc;
 
@@ -33,32 +64,8 @@ int connreg_foreach(connreg_t *reg,
 	keys = malloc((size_t)CR_BUCKET_SLOTS * reg->key_max);
 	if (!keys)
 		return -ENOMEM;
-	for (uint32_t b = 0; b < reg->n_buckets && rc == 0; b++) {
-		unsigned cnt = 0;
-
-		cr_read_lock(reg, t->slot);
-		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* ORD-5(r): acquire pairs with the publishing CAS. */
-			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i],
-							  memory_order_acquire);
-
-			if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
-				continue;
-			const struct cr_entry *e = cr_entry_at(reg, cr_slot_idx(v));
-			uint32_t len = e->key_len;
-
-			if (len == 0 || len > reg->key_max)
-				continue;	/* corrupt entry: never copy past key_max */
-			/* Copy inside the section: the entry is immutable until it ends. */
-			memcpy(keys + (size_t)cnt * reg->key_max, e->key, len);
-			lens[cnt] = len;
-			tr[cnt] = e->transport;
-			cnt++;
-		}
-		cr_read_unlock(t->slot);
-		for (unsigned i = 0; i < cnt && rc == 0; i++)
-			rc = fn(keys + (size_t)i * reg->key_max, lens[i], tr[i], arg);
-	}
+	for (uint32_t b = 0; b < reg->n_buckets && rc == 0; b++)
+		rc = cr_walk_bucket(reg, t, b, CR_IDX_NONE, keys, fn, arg);
 	free(keys);
 	return rc;
 }
