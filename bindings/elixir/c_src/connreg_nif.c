@@ -330,8 +330,9 @@ static ERL_NIF_TERM nif_close(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
 			return crx_error(env, atom_closed);                                   \
 	} while (0)
 
-/* register(Handle, Id, Transport) */
-static ERL_NIF_TERM nif_register(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+/* register and update: (Handle, Id, Transport) -> ok | {error, Reason} */
+static ERL_NIF_TERM crx_write(ErlNifEnv *env, const ERL_NIF_TERM argv[],
+			      int (*write)(connreg_t *, const void *, size_t, uint64_t))
 {
 	struct crx_stripe *s;
 	ErlNifBinary id;
@@ -339,14 +340,20 @@ static ERL_NIF_TERM nif_register(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
 	uint64_t t;
 	int rc;
 
-	(void)argc;
 	CRX_PROLOGUE(h, id);
 	if (!crx_get_u64(env, argv[2], &t))
 		return enif_make_badarg(env);
 	CRX_ENTER(h, s);
-	rc = connreg_register(h->reg, id.data, id.size, t);
+	rc = write(h->reg, id.data, id.size, t);
 	crx_leave(s);
 	return rc == 0 ? atom_ok : crx_id_error(env, rc);
+}
+
+/* register(Handle, Id, Transport) */
+static ERL_NIF_TERM nif_register(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+	(void)argc;
+	return crx_write(env, argv, connreg_register);
 }
 
 /* get(Handle, Id) */
@@ -369,20 +376,8 @@ static ERL_NIF_TERM nif_get(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 /* update(Handle, Id, Transport) */
 static ERL_NIF_TERM nif_update(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
-	struct crx_stripe *s;
-	ErlNifBinary id;
-	crx_handle *h;
-	uint64_t t;
-	int rc;
-
 	(void)argc;
-	CRX_PROLOGUE(h, id);
-	if (!crx_get_u64(env, argv[2], &t))
-		return enif_make_badarg(env);
-	CRX_ENTER(h, s);
-	rc = connreg_update_transport(h->reg, id.data, id.size, t);
-	crx_leave(s);
-	return rc == 0 ? atom_ok : crx_id_error(env, rc);
+	return crx_write(env, argv, connreg_update_transport);
 }
 
 /*
