@@ -258,9 +258,12 @@ CONNREG_API int connreg_unlink(const char *name);
 /*
  * Insert or update: after it returns 0, lookups of `id` return `transport`.
  * A new id while `capacity` ids are live gets -ENOSPC (never before: an id
- * whose unregister has completed frees its place). Updates of a live id are
- * lock-free; inserts of a new id serialize on a striped robust mutex that no
- * reader ever touches.
+ * whose unregister has completed frees its place). Writers of an id take
+ * its striped robust mutex, which no reader ever touches: an update of a
+ * live id is then one atomic store of its transport in place; an insert
+ * fills a free record and publishes it with one store. A stripe holder
+ * that is stopped makes writers of its ids return -EAGAIN after
+ * CONNREG_RECLAIM_WAIT_MS; one that died is recovered.
  * Returns 0, -EINVAL, -ENAMETOOLONG, -ENOSPC, -EAGAIN, -ECHILD, -ENOMEM,
  * -EPROTO.
  */
@@ -282,18 +285,20 @@ CONNREG_API int connreg_get_transport(connreg_t *reg, const void *id, size_t id_
 CONNREG_API int connreg_unregister(connreg_t *reg, const void *id, size_t id_len);
 
 /*
- * Re-point a registered id. Lock-free. Returns 0, -ENOENT when the id is not
- * registered, -EINVAL, -ENAMETOOLONG, -EAGAIN, -ECHILD, -ENOMEM.
+ * Re-point a registered id: one atomic store in place, under the id's
+ * stripe lock (see connreg_register). Returns 0, -ENOENT when the id is not
+ * registered, -EINVAL, -ENAMETOOLONG, -EAGAIN (a stopped stripe holder),
+ * -ECHILD, -ENOMEM, -EPROTO.
  */
 CONNREG_API int connreg_update_transport(connreg_t *reg, const void *id, size_t id_len,
 					 uint64_t transport);
 
 /*
- * Replace the transport only if it is still `expected`. Lock-free.
- * Returns 0; -ENOENT when absent; -EAGAIN when the current transport
- * differs (and *current, if non-NULL, receives it); the errors of
- * connreg_update_transport otherwise. A stalled reclamation also yields
- * -EAGAIN, with *current set to `expected`.
+ * Replace the transport only if it is still `expected`, under the id's
+ * stripe lock as connreg_update_transport. Returns 0; -ENOENT when absent;
+ * -EAGAIN when the current transport differs (and *current, if non-NULL,
+ * receives it); the errors of connreg_update_transport otherwise. A stopped
+ * stripe holder also yields -EAGAIN, with *current set to `expected`.
  */
 CONNREG_API int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len,
 				      uint64_t expected, uint64_t desired, uint64_t *current);

@@ -1,7 +1,7 @@
 /*
  * check.c: connreg_readers and connreg_check, the operator's view of the
  * segment's health. Both only read; check holds a read-side section for
- * one bucket at a time while it dereferences entries.
+ * one bucket at a time while it reads records.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -81,49 +81,40 @@ static uint32_t cr_distance(const struct connreg_handle *reg, uint32_t home, uin
 }
 
 /*
- * One live slot: entry sound, fingerprint right, within reach (INV-4),
- * found by a lookup, the only live slot of its id (INV-1).
+ * One live record: key sound, tag right, within reach (INV-4), found by a
+ * lookup, the only live record of its id (INV-1), state LIVE or OWNED.
  */
-static void cr_check_slot(struct cr_checker *c, uint32_t b, unsigned i, uint64_t v,
-			  uint8_t *seen)
+static void cr_check_rec(struct cr_checker *c, uint32_t b, unsigned i, uint32_t m, uint8_t *key)
 {
 	struct connreg_handle *reg = c->reg;
-	uint32_t idx = cr_slot_idx(v);
+	uint32_t pos = b * CR_BUCKET_SLOTS + i;
+	uint32_t len = cr_rec_key(reg, pos, m, key);
 
-	if (idx >= reg->n_entries) {
-		cr_problem(c, "bucket %u slot %u: entry index %u out of range", b, i, idx);
+	if (len == 0) {
+		cr_problem(c, "bucket %u record %u: key length invalid (meta %#x)", b, i, m);
 		return;
 	}
-	if (seen[idx])
-		cr_problem(c, "entry %u is reachable from more than one slot", idx);
-	seen[idx] = 1;
-	const struct cr_entry *e = cr_entry_at(reg, idx);
-	uint32_t len = e->key_len;
-	if (len == 0 || len > reg->key_max) {
-		cr_problem(c, "entry %u (bucket %u slot %u): key length %u invalid", idx, b, i, len);
-		return;
-	}
-	uint64_t h = cr_hash(reg, e->key, len);
+	uint64_t h = cr_hash(reg, key, len);
 	uint32_t home = cr_home(reg, h);
-	if (cr_fp(h) != cr_slot_fp(v))
-		cr_problem(c, "bucket %u slot %u: fingerprint does not match entry %u's key", b, i, idx);
+	if (cr_meta_live(cr_lenc(len), cr_tag(h)) != m)
+		cr_problem(c, "bucket %u record %u: meta %#x does not match its key", b, i, m);
 	if (cr_distance(reg, home, b) > cr_bound(reg, home))
-		cr_problem(c, "bucket %u slot %u: entry %u lies beyond its home bucket %u's probe bound",
-			   b, i, idx, home);
-	/* Relaxed: a diagnostic reading; the entry is held by our section anyway. */
-	uint64_t kind = cr_st_kind(atomic_load_explicit(&reg->states[idx], memory_order_relaxed));
+		cr_problem(c, "bucket %u record %u lies beyond its home bucket %u's probe bound", b, i,
+			   home);
+	/* Relaxed: a diagnostic reading; the record is held by our section anyway. */
+	uint64_t kind = cr_st_kind(atomic_load_explicit(&reg->states[pos], memory_order_relaxed));
 	if (kind != CR_ST_LIVE && kind != CR_ST_OWNED)
-		cr_problem(c, "entry %u is reachable but its state is %s", idx,
+		cr_problem(c, "position %u is LIVE in the index but its state is %s", pos,
 			   kind == CR_ST_FREE ? "FREE" : "RETIRED");
 	struct cr_hit hit;
-	if (!cr_index_find(reg, e->key, len, h, &hit))
-		cr_problem(c, "entry %u (bucket %u slot %u) is not found by a lookup of its own id", idx,
-			   b, i);
-	else if (hit.slot != &reg->index[b].slot[i])
-		cr_problem(c, "id of entry %u is live in two slots (duplicate id)", idx);
+	if (!cr_index_find(reg, key, len, h, &hit))
+		cr_problem(c, "position %u (bucket %u record %u) is not found by a lookup of its own id",
+			   pos, b, i);
+	else if (hit.pos != pos)
+		cr_problem(c, "id of position %u is live in two records (duplicate id)", pos);
 }
 
-static void cr_check_entries(struct cr_checker *c, const uint8_t *seen)
+static void cr_check_states(struct cr_checker *c)
 {
 	struct connreg_handle *reg = c->reg;
 	/* Relaxed: a diagnostic snapshot; nothing is written from it. */
@@ -134,14 +125,14 @@ static void cr_check_entries(struct cr_checker *c, const uint8_t *seen)
 		uint64_t st = atomic_load_explicit(&reg->states[i], memory_order_relaxed);
 		uint64_t kind = cr_st_kind(st), pay = cr_st_payload(st);
 
-		if (kind == CR_ST_LIVE && !seen[i])
-			cr_problem(c, "entry %u is LIVE but no slot reaches it (lost)", i);
+		if (kind == CR_ST_LIVE && !cr_index_reaches(reg, i))
+			cr_problem(c, "position %u is LIVE but its record is not (lost)", i);
 		if (kind == CR_ST_RETIRED && pay > epoch)
-			cr_problem(c, "entry %u retired at epoch %llu, after the current epoch %llu", i,
+			cr_problem(c, "position %u retired at epoch %llu, after the current epoch %llu", i,
 				   (unsigned long long)pay, (unsigned long long)epoch);
 		if (kind == CR_ST_OWNED) {
 			if (pay >= reg->n_rslots || !cr_owner_alive(reg, (uint32_t)pay))
-				cr_problem(c, "entry %u is owned by reader slot %llu, whose thread is gone", i,
+				cr_problem(c, "position %u is owned by reader slot %llu, whose thread is gone", i,
 					   (unsigned long long)pay);
 		}
 	}
@@ -182,7 +173,7 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 	struct cr_checker c = { reg, report, arg, 0 };
 	struct cr_thread *t;
 	uint64_t live_slots = 0;
-	uint8_t *seen;
+	uint8_t *key;
 	int rc;
 
 	if (!reg)
@@ -190,8 +181,8 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 	rc = cr_thread_get(reg, &t);
 	if (rc)
 		return rc;
-	seen = calloc(reg->n_entries, 1);
-	if (!seen)
+	key = malloc(reg->key_max);
+	if (!key)
 		return -ENOMEM;
 	/* What any writer would do on its own: settle the slots of dead processes first. */
 	cr_slots_reap_dead(reg);
@@ -199,27 +190,24 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 	for (uint32_t b = 0; b < reg->n_buckets; b++) {
 		cr_read_lock(reg, t->slot);
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* ORD-5(r): acquire pairs with the publishing CAS. */
-			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i], memory_order_acquire);
+			/* ORD-5(r): acquire pairs with the publishing store. */
+			uint32_t m = atomic_load_explicit(&reg->index[b].meta[i], memory_order_acquire);
 
-			if (cr_slot_is_live(v)) {
+			if (cr_meta_is_live(m)) {
 				live_slots++;
-				cr_check_slot(&c, b, i, v, seen);
-			} else if (v != CR_SLOT_EMPTY && v != CR_SLOT_TOMB &&
-				   !(cr_slot_is_tomb(v) && (uint32_t)(v >> 32) % 2 == 0 &&
-				     (v & 0xffffffffull) >= 2 &&
-				     cr_slot_tomb_maker(v) < reg->n_rslots)) {
-				cr_problem(&c, "bucket %u slot %u: invalid value %#llx", b, i,
-					   (unsigned long long)v);
+				cr_check_rec(&c, b, i, m, key);
+			} else if (m != CR_META_EMPTY && m != CR_META_TOMB &&
+				   cr_meta_tomb_maker(m) >= reg->n_rslots) {
+				cr_problem(&c, "bucket %u record %u: invalid meta %#x", b, i, m);
 			}
 		}
 		cr_read_unlock(t->slot);
 	}
-	cr_check_entries(&c, seen);
+	cr_check_states(&c);
 	/* The settled ledgers equal the live slots (INV-5). */
 	uint64_t live = cr_count_snapshot(reg);
 	if (live != live_slots)
-		cr_problem(&c, "live count %llu disagrees with %llu live slots in the index",
+		cr_problem(&c, "live count %llu disagrees with %llu live records in the index",
 			   (unsigned long long)live, (unsigned long long)live_slots);
 	/* Relaxed: compared with a snapshot, for a report only. */
 	uint64_t hint = atomic_load_explicit(&reg->hdr->live_hint, memory_order_relaxed);
@@ -229,6 +217,6 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 	if (live > reg->capacity)
 		cr_problem(&c, "live count %llu exceeds capacity %llu", (unsigned long long)live,
 			   (unsigned long long)reg->capacity);
-	free(seen);
+	free(key);
 	return c.problems;
 }

@@ -32,21 +32,15 @@ static uint32_t cr_own_delta(struct cr_thread *t)
 	return cr_ledger_delta(atomic_load_explicit(&t->slot->ledger, memory_order_relaxed));
 }
 
-void cr_count_begin_insert(struct cr_thread *t, uint32_t entry)
+void cr_count_begin_insert(struct cr_thread *t, uint32_t pos)
 {
-	cr_ledger_store(t->slot, cr_own_delta(t) + 1u, 1u + entry);
+	cr_ledger_store(t->slot, cr_own_delta(t) + 1u, 1u + pos);
 }
 
-uint64_t cr_count_begin_remove(struct cr_thread *t, uint32_t pos)
+uint32_t cr_count_begin_remove(struct cr_thread *t, uint32_t pos)
 {
-	/* Relaxed: we are the only writer of our own slot's tomb word. */
-	uint64_t prev = atomic_load_explicit(&t->slot->tomb, memory_order_relaxed);
-	uint64_t tomb = cr_slot_tomb_by(t->slot_idx, (prev >> CR_TOMB_SEQ_SHIFT) + 1);
-
-	/* Relaxed: published by the release ledger store that follows (ORD-7(w)). */
-	atomic_store_explicit(&t->slot->tomb, tomb, memory_order_relaxed);
 	cr_ledger_store(t->slot, cr_own_delta(t) - 1u, CR_PEND_DEL | pos);
-	return tomb;
+	return cr_meta_tomb_by(t->slot_idx);
 }
 
 void cr_count_commit(struct cr_thread *t)
@@ -68,7 +62,7 @@ void cr_count_abort(struct cr_thread *t)
 }
 
 
-/* Is some slot other than `except` about to retire entry e (its w_old)? */
+/* Is some slot about to retire position e (its w_old)? */
 static bool cr_someone_unlinking(struct connreg_handle *reg, uint32_t e, uint32_t hwm)
 {
 	for (uint32_t i = 0; i < hwm; i++)
@@ -79,9 +73,9 @@ static bool cr_someone_unlinking(struct connreg_handle *reg, uint32_t e, uint32_
 }
 
 /*
- * Did the dead (or lock-excluded) inserter in slot s publish entry e?
- * Published entries are reachable, or were unlinked by someone who noted
- * them in w_old before the CAS and retires them before clearing it. The
+ * Did the dead (or lock-excluded) inserter in slot s publish position e?
+ * Published positions are LIVE, or were tombed by someone who noted them
+ * in w_old before the CAS and retires them before clearing it. The
  * checks run in that order so that each one's "no" is reliable for the next.
  */
 static bool cr_insert_landed(struct connreg_handle *reg, uint32_t s, uint32_t e, uint32_t hwm)
@@ -115,15 +109,15 @@ static uint32_t cr_ledger_resolve(struct connreg_handle *reg, uint32_t s, uint64
 		return d;
 	if (pend & CR_PEND_DEL) {
 		uint32_t pos = pend & ~CR_PEND_DEL;
-		uint64_t v = pos / CR_BUCKET_SLOTS < reg->n_buckets ?
-			/* ORD-5(r): acquire, as every slot load; only the value is compared. */
-			atomic_load_explicit(&reg->index[pos / CR_BUCKET_SLOTS].slot[pos % CR_BUCKET_SLOTS],
-					     memory_order_acquire) : 0;
-		/* ORD-7(r): relaxed: the tomb word was stored before the ledger we read. */
-		uint64_t tomb = atomic_load_explicit(&reg->rslots[s].tomb, memory_order_relaxed);
+		uint32_t m = pos < reg->n_entries ?
+			/* ORD-5(r): acquire, as every meta load; only the value is compared. */
+			atomic_load_explicit(cr_meta_at(reg, pos), memory_order_acquire) : 0;
 
-		/* Only slot s writes its tombs, each unique, and inserts never reuse one while pending. */
-		return v == tomb ? d : d + 1u;
+		/*
+		 * Only slot s makes tomb 2 + s, and a position is not reused while
+		 * s's ledger names it: the tomb there means our removal landed.
+		 */
+		return m == cr_meta_tomb_by(s) ? d : d + 1u;
 	}
 	/*
 	 * A live inserter may still publish: count it. The liveness lock

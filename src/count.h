@@ -18,9 +18,9 @@
 #include "handle.h"
 
 /* Ledger transitions of the calling thread (single writer of its slot). */
-void cr_count_begin_insert(struct cr_thread *t, uint32_t entry);
-/* Returns the tomb (unique to this removal) that the removing CAS must write. */
-uint64_t cr_count_begin_remove(struct cr_thread *t, uint32_t pos);
+void cr_count_begin_insert(struct cr_thread *t, uint32_t pos);
+/* Returns the tomb (this slot's own, 2 + slot) that the removing CAS must write. */
+uint32_t cr_count_begin_remove(struct cr_thread *t, uint32_t pos);
 void cr_count_commit(struct cr_thread *t);
 void cr_count_abort(struct cr_thread *t);
 

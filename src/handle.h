@@ -25,7 +25,6 @@ struct cr_thread {
 	struct cr_rslot *slot;
 	uint32_t slot_idx;
 	uint32_t token;			/* the liveness token this thread holds for it */
-	uint32_t alloc_cursor;		/* where this thread's next entry scan starts */
 	uint64_t handle_gen;		/* reg->handle_gen when claimed */
 	bool orphaned;			/* handle closed by another thread (under threads_mu) */
 	struct cr_thread *next;		/* reg->threads list, under reg->threads_mu */

@@ -1,20 +1,41 @@
 /*
- * index.c: the writer side of the hash index (see index.h).
+ * index.c: the writer side of the hash index (see index.h): claiming a
+ * record position, publishing it, the probe bound, and reading a record's
+ * id back (walks, recovery, checks).
  */
 #include <errno.h>
 
 #include "index.h"
 #include "fault.h"
 
+uint32_t cr_rec_key(const struct connreg_handle *reg, uint32_t pos, uint32_t meta, uint8_t *key)
+{
+	const struct cr_rec *r = cr_rec_at(reg, pos);
+	uint32_t lenc = cr_meta_lenc(meta), len;
+
+	if (lenc == 0 || lenc > CR_META_LENC_LONG)
+		return 0;
+	if (lenc <= CR_KEY_INLINE) {
+		memcpy(key, r->key, lenc);
+		return lenc;
+	}
+	len = cr_entry_at(reg, pos)->key_len;
+	if (len <= CR_KEY_INLINE || len > reg->key_max)
+		return 0;	/* corrupt side entry: never copy past key_max */
+	memcpy(key, r->key, CR_KEY_INLINE);
+	memcpy(key + CR_KEY_INLINE, cr_entry_at(reg, pos)->tail, len - CR_KEY_INLINE);
+	return len;
+}
+
 /*
- * May an insert reuse tomb v at position pos? Not while the removal that
- * made it is pending in its maker's ledger: a recoverer of that maker
- * decides whether the removal landed by finding this very tomb here
+ * May a position whose record is tomb m be reused? Not while the removal
+ * that made it is pending in its maker's ledger: a recoverer of that
+ * maker decides whether the removal landed by finding this very tomb here
  * (count.c, design.md §6a).
  */
-static bool cr_tomb_reusable(struct connreg_handle *reg, uint64_t v, uint32_t pos)
+static bool cr_tomb_reusable(struct connreg_handle *reg, uint32_t m, uint32_t pos)
 {
-	uint32_t maker = cr_slot_tomb_maker(v);
+	uint32_t maker = cr_meta_tomb_maker(m);
 
 	if (maker >= reg->n_rslots)
 		return true;
@@ -33,10 +54,10 @@ static void cr_bound_raise(struct connreg_handle *reg, uint32_t home, uint32_t d
 	uint32_t cur = atomic_load_explicit(ctl, memory_order_relaxed);
 
 	/*
-	 * ORD-16(w): the raise comes before the publishing CAS (INV-4).
-	 * CAS loop: the high half of ctl belongs to waiters. Release, though
-	 * the publishing CAS after it is seq_cst anyway: a reader that sees the
-	 * new slot may see the old bound, which is harmless (design.md).
+	 * ORD-16(w): the raise comes before the publishing store (INV-4).
+	 * CAS loop: the high half of ctl is reserved. Release, though
+	 * the publishing store after it is release anyway: a reader that sees
+	 * the new record may see the old bound, which is harmless (design.md).
 	 */
 	while ((cur & CR_BOUND_MASK) < want &&
 	       !atomic_compare_exchange_weak_explicit(ctl, &cur, (cur & ~CR_BOUND_MASK) | want,
@@ -48,11 +69,11 @@ static void cr_bound_raise(struct connreg_handle *reg, uint32_t home, uint32_t d
  * Lower the home bucket's probe bound to the farthest id homed there that
  * is still live (INV-4 holds with the lower bound). The caller holds the
  * home's stripe lock (no id homed here can appear meanwhile; ids never
- * move) and is inside a read-side section (the entries it reads stay
+ * move) and is inside a read-side section (the records it reads stay
  * valid). One CAS: a reader that read the old, larger bound only looks
  * further than it must.
  */
-static void cr_bound_shrink(struct connreg_handle *reg, uint32_t home)
+static void cr_bound_shrink(struct connreg_handle *reg, uint32_t home, uint8_t *key)
 {
 	_Atomic uint32_t *ctl = &reg->index[home].ctl;
 	/* Relaxed: only the stripe holder writes the bound; the CAS below decides. */
@@ -64,15 +85,14 @@ static void cr_bound_shrink(struct connreg_handle *reg, uint32_t home)
 	for (uint32_t d = 1; d <= bound; d++) {
 		b = b + 1 == reg->n_buckets ? 0 : b + 1;
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* ORD-5(r): acquire pairs with the publishing CAS: the entry is filled. */
-			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i], memory_order_acquire);
+			/* ORD-5(r): acquire pairs with the publishing store: the record is filled. */
+			uint32_t m = atomic_load_explicit(&reg->index[b].meta[i], memory_order_acquire);
 
-			if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
+			if (!cr_meta_is_live(m))
 				continue;
-			const struct cr_entry *e = cr_entry_at(reg, cr_slot_idx(v));
-			uint32_t len = e->key_len;
+			uint32_t len = cr_rec_key(reg, b * CR_BUCKET_SLOTS + i, m, key);
 
-			if (len && len <= reg->key_max && cr_home(reg, cr_hash(reg, e->key, len)) == home)
+			if (len && cr_home(reg, cr_hash(reg, key, len)) == home)
 				need = d;
 		}
 	}
@@ -85,80 +105,113 @@ static void cr_bound_shrink(struct connreg_handle *reg, uint32_t home)
 							memory_order_release, memory_order_relaxed);
 }
 
-int cr_index_insert(struct connreg_handle *reg, uint64_t h, uint32_t idx)
+/* Try to claim position pos for slot `owner`; 1 on success. */
+static int cr_try_claim(struct connreg_handle *reg, uint32_t pos, uint64_t safe, uint64_t owner,
+			bool *unsafe)
 {
-	uint32_t home = cr_home(reg, h), b = home;
-	uint64_t live = cr_slot_live(cr_fp(h), idx);
+	_Atomic uint64_t *st = &reg->states[pos];
+	/* Relaxed: a peek; the CAS below is what decides. */
+	uint64_t v = atomic_load_explicit(st, memory_order_relaxed);
+	uint64_t kind = cr_st_kind(v);
 
+	if (kind == CR_ST_RETIRED && cr_st_payload(v) >= safe)
+		*unsafe = true;
+	if (kind == CR_ST_FREE || (kind == CR_ST_RETIRED && cr_st_payload(v) < safe)) {
+		uint64_t claimed = cr_st_make(CR_ST_OWNED, cr_st_gen(v) + 1, owner);
+
+		/*
+		 * ORD-10(r): acquire pairs with the release of the retire/free that
+		 * wrote v, so that writer's last touches come before our refill.
+		 */
+		return atomic_compare_exchange_strong_explicit(st, &v, claimed, memory_order_acquire,
+							       memory_order_relaxed);
+	}
+	return 0;
+}
+
+int cr_index_claim(struct connreg_handle *reg, struct cr_thread *t, uint64_t h, uint64_t safe,
+		   uint32_t *pos, bool *skipped)
+{
+	uint32_t b = cr_home(reg, h);
+
+	*skipped = false;
 	for (uint32_t d = 0; d < reg->n_buckets; d++) {
 		struct cr_bucket *bk = &reg->index[b];
 
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
+			uint32_t p = b * CR_BUCKET_SLOTS + i;
+			bool unsafe = false;
 			/*
 			 * ORD-7(r): acquire: a tomb seen here comes with its maker's
 			 * ledger (stored before the tomb CAS), which cr_tomb_reusable
-			 * then reads: a pending removal's tomb is never reused. The
-			 * CAS below decides; the first non-live slot (INV-4).
+			 * then reads: a pending removal's position is never reused.
 			 */
-			uint64_t v = atomic_load_explicit(&bk->slot[i], memory_order_acquire);
+			uint32_t m = atomic_load_explicit(&bk->meta[i], memory_order_acquire);
 
-			if (cr_slot_is_live(v) ||
-			    (v != CR_SLOT_EMPTY &&
-			     !cr_tomb_reusable(reg, v, b * CR_BUCKET_SLOTS + i)))
-				continue;	/* live, or a tomb its unregister's ledger still names */
-			if (d > 0) {
-				cr_bound_raise(reg, home, d);
+			if (cr_meta_is_live(m) || (m != CR_META_EMPTY && !cr_tomb_reusable(reg, m, p)))
+				continue;
+			if (cr_try_claim(reg, p, safe, t->slot_idx, &unsafe)) {
 				CR_FAULT();
-			}
-			/*
-			 * ORD-5(w) publish: seq_cst (release for the filled entry,
-			 * pairs with the readers' acquire slot loads; seq_cst for
-			 * the unlink/epoch argument). Fails only when another
-			 * inserter, homed elsewhere, took this slot first.
-			 */
-			if (atomic_compare_exchange_strong_explicit(&bk->slot[i], &v, live,
-								    memory_order_seq_cst,
-								    memory_order_relaxed)) {
-				CR_FAULT();
-				/*
-				 * Landed closer than the bound: ids that forced it
-				 * out may be gone; lower it so misses stay short.
-				 * Relaxed: we hold the stripe, the bound's only writer.
-				 */
-				if (d < (atomic_load_explicit(&reg->index[home].ctl,
-							      memory_order_relaxed) & CR_BOUND_MASK))
-					cr_bound_shrink(reg, home);
+				*pos = p;
 				return 0;
 			}
+			if (unsafe && d == 0)
+				*skipped = true;
+			/*
+			 * Passing over an EMPTY record we could not claim (its
+			 * position is another inserter's, or was retired unused):
+			 * make it a tomb first, or a probe would stop there and
+			 * miss the id we place beyond it (INV-4). If its owner
+			 * publishes meanwhile the CAS fails; if it publishes
+			 * after, its store overwrites the tomb; both are right.
+			 * ORD-5(w): release, as a publish: nothing to carry, but
+			 * it must not pass our publishing store beyond it.
+			 */
+			if (m == CR_META_EMPTY)
+				atomic_compare_exchange_strong_explicit(&bk->meta[i], &m, CR_META_TOMB,
+									memory_order_release,
+									memory_order_relaxed);
 		}
 		b = b + 1 == reg->n_buckets ? 0 : b + 1;
 	}
-	return -ENOSPC;
+	return -EAGAIN;
 }
 
-bool cr_index_reaches(struct connreg_handle *reg, uint32_t idx)
+void cr_index_publish(struct connreg_handle *reg, uint64_t h, uint32_t len, uint32_t pos)
 {
-	const struct cr_entry *e = cr_entry_at(reg, idx);
-	uint32_t len = e->key_len;
+	uint32_t home = cr_home(reg, h), b = pos / CR_BUCKET_SLOTS;
+	uint32_t d = b >= home ? b - home : b + reg->n_buckets - home;
 
-	if (len == 0 || len > reg->key_max)
-		return false;	/* never published: a published entry has a valid key */
-	uint64_t h = cr_hash(reg, e->key, len);
-	uint32_t b = cr_home(reg, h), bound = cr_bound(reg, b);
-	uint64_t want = cr_slot_live(cr_fp(h), idx);
-
-	for (uint32_t d = 0;; d++) {
-		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* ORD-5(r): acquire pairs with the publishing CAS. */
-			uint64_t v = atomic_load_explicit(&reg->index[b].slot[i], memory_order_acquire);
-
-			if (v == want)
-				return true;
-			if (v == CR_SLOT_EMPTY)
-				return false;
-		}
-		if (d == bound)
-			return false;
-		b = b + 1 == reg->n_buckets ? 0 : b + 1;
+	if (d > 0) {
+		cr_bound_raise(reg, home, d);
+		CR_FAULT();
 	}
+	/*
+	 * ORD-5(w) publish: the key, the transport and the side entry, all
+	 * filled before, go out with it; pairs with the readers' acquire meta
+	 * loads. seq_cst, not only release: the change feed's mark that
+	 * follows loads its bit (ORD-18). We own the position (its state is
+	 * OWNED by us): no other writer stores a LIVE value here meanwhile.
+	 */
+	atomic_store_explicit(cr_meta_at(reg, pos), cr_meta_live(cr_lenc(len), cr_tag(h)),
+			      memory_order_seq_cst);
+	CR_FAULT();
+	/*
+	 * Landed closer than the bound: ids that forced it out may be gone;
+	 * lower it so misses stay short. Relaxed: we hold the stripe, the
+	 * bound's only writer.
+	 */
+	if (d < (atomic_load_explicit(&reg->index[home].ctl, memory_order_relaxed) & CR_BOUND_MASK)) {
+		uint8_t key[CONNREG_KEY_MAX_LIMIT];
+
+		cr_bound_shrink(reg, home, key);
+	}
+}
+
+bool cr_index_reaches(struct connreg_handle *reg, uint32_t pos)
+{
+	if (pos >= reg->n_entries)
+		return false;
+	/* ORD-5(r): acquire pairs with the publishing store. */
+	return cr_meta_is_live(atomic_load_explicit(cr_meta_at(reg, pos), memory_order_acquire));
 }

@@ -1,11 +1,12 @@
 /*
- * index.h: the hash index. Buckets of 7 slots (one cache line), each slot
- * a fingerprint of the id's hash beside an entry index, probed linearly
- * from the id's home bucket over at most `bound` further buckets (a
- * per-home-bucket word in the same line). Lookups are wait-free: the probe
- * visits a bounded number of slots, never waits and never retries. Every
- * live id lies within its home's bound, with no EMPTY slot before it
- * (INV-4, design.md §5).
+ * index.h: the hash index. Buckets of two records (one cache line), each
+ * record a meta word (length code and 24 bits of the hash), the transport
+ * and the first 16 bytes of the id, probed linearly from the id's home
+ * bucket over at most `bound` further buckets (a per-home-bucket word in
+ * the same line). A hit on an id of up to 16 bytes reads that one line.
+ * Lookups are wait-free: the probe visits a bounded number of records,
+ * never waits and never retries. Every live id lies within its home's
+ * bound, with no EMPTY record before it (INV-4, design.md §5).
  */
 #ifndef CONNREG_INDEX_H
 #define CONNREG_INDEX_H
@@ -32,9 +33,23 @@ static inline uint32_t cr_home(const struct connreg_handle *reg, uint64_t h)
 	return (uint32_t)(((h & 0xffffffffu) * reg->n_buckets) >> 32);
 }
 
-static inline uint32_t cr_fp(uint64_t h)
+/* The 24-bit tag of a LIVE meta word: hash bits the home does not use. */
+static inline uint32_t cr_tag(uint64_t h)
 {
-	return (uint32_t)(h >> 32) | 1u;	/* never 0: 0 marks EMPTY and TOMB */
+	return (uint32_t)(h >> 40);
+}
+
+static inline struct cr_bucket *cr_bucket_of(const struct connreg_handle *reg, uint32_t pos)
+{
+	return &reg->index[pos / CR_BUCKET_SLOTS];
+}
+static inline _Atomic uint32_t *cr_meta_at(const struct connreg_handle *reg, uint32_t pos)
+{
+	return &reg->index[pos / CR_BUCKET_SLOTS].meta[pos % CR_BUCKET_SLOTS];
+}
+static inline struct cr_rec *cr_rec_at(const struct connreg_handle *reg, uint32_t pos)
+{
+	return &reg->index[pos / CR_BUCKET_SLOTS].rec[pos % CR_BUCKET_SLOTS];
 }
 
 static inline uint32_t cr_bound(const struct connreg_handle *reg, uint32_t home)
@@ -85,49 +100,69 @@ static inline bool cr_key_eq(const uint8_t *a, const uint8_t *b, uint32_t len)
 	return memcmp(a, b, len) == 0;
 }
 
+/*
+ * Does LIVE record pos (whose meta matched len's code) hold id? Ids of up
+ * to 16 bytes compare in the line; longer ones compare their first 16
+ * bytes there, then the rest in the side entry.
+ */
+static inline bool cr_rec_eq(const struct connreg_handle *reg, uint32_t pos,
+			     const struct cr_rec *r, const uint8_t *id, uint32_t len)
+{
+	if (caa_likely(len <= CR_KEY_INLINE))
+		return cr_key_eq(r->key, id, len);
+	if (!cr_key_eq(r->key, id, CR_KEY_INLINE))
+		return false;
+	const struct cr_entry *e = cr_entry_at(reg, pos);
+
+	return e->key_len == len && memcmp(e->tail, id + CR_KEY_INLINE, len - CR_KEY_INLINE) == 0;
+}
+
 struct cr_hit {
-	_Atomic uint64_t *slot;
-	uint64_t val;
-	uint32_t pos;		/* bucket * CR_BUCKET_SLOTS + slot, for the ledger */
+	uint32_t pos;		/* bucket * CR_BUCKET_SLOTS + record */
+	uint32_t meta;		/* the LIVE meta word seen there */
 };
 
 /*
- * Find the live slot that holds id. Call inside a read-side section: the
- * entry behind hit->val stays valid and unchanged until the section ends
- * (INV-2, INV-3); the probe reads every slot the id can be in (INV-4).
+ * Find the live record that holds id. Call inside a read-side section: the
+ * record's key stays unchanged until the section ends (INV-2, INV-3); the
+ * probe reads every record the id can be in (INV-4).
  */
 static inline bool cr_index_find(const struct connreg_handle *reg, const void *id, uint32_t len,
 				 uint64_t h, struct cr_hit *hit)
 {
-	uint32_t b = cr_home(reg, h), fp = cr_fp(h);
-	uint32_t bound = cr_bound(reg, b);
+	uint32_t b = cr_home(reg, h);
+	uint32_t want = cr_meta_live(cr_lenc(len), cr_tag(h));
 	struct cr_bucket *bk = &reg->index[b];
+	uint32_t bound = cr_bound(reg, b);
 
 	for (uint32_t d = 0;; d++) {
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* ORD-5(r): acquire pairs with the publishing CAS: the entry is filled. */
-			uint64_t v = atomic_load_explicit(&bk->slot[i], memory_order_acquire);
+			/* ORD-5(r): acquire pairs with the publishing store: the record is filled. */
+			uint32_t m = atomic_load_explicit(&bk->meta[i], memory_order_acquire);
 
-			if (v == CR_SLOT_EMPTY)
-				return false;	/* slots never return to EMPTY: the probe ends */
-			if (cr_slot_fp(v) != fp)
-				continue;
-			uint32_t idx = cr_slot_idx(v);
-			if (caa_unlikely(idx >= reg->n_entries))
-				continue;	/* corrupt slot: never dereference it */
-			const struct cr_entry *e = cr_entry_at(reg, idx);
-			if (e->key_len == len && cr_key_eq(e->key, id, len)) {
-				hit->slot = &bk->slot[i];
-				hit->val = v;
+			if (m == want && cr_rec_eq(reg, b * CR_BUCKET_SLOTS + i, &bk->rec[i], id, len)) {
 				hit->pos = b * CR_BUCKET_SLOTS + i;
+				hit->meta = m;
 				return true;
 			}
+			if (m == CR_META_EMPTY)
+				return false;	/* records never return to EMPTY: the probe ends */
 		}
 		if (d == bound)
 			return false;
 		b = b + 1 == reg->n_buckets ? 0 : b + 1;
 		bk = &reg->index[b];
 	}
+}
+
+/* The transport of a record found inside the current section. */
+static inline uint64_t cr_rec_transport(const struct connreg_handle *reg, uint32_t pos)
+{
+	/*
+	 * ORD-19(r): acquire pairs with the store of an in-place update (the
+	 * publishing store carries the first value, ORD-5).
+	 */
+	return atomic_load_explicit(&cr_rec_at(reg, pos)->transport, memory_order_acquire);
 }
 
 /* Prefetch the home bucket while the caller does other work. */
@@ -137,17 +172,35 @@ static inline void cr_index_prefetch(const struct connreg_handle *reg, uint64_t 
 }
 
 /*
- * Publish entry idx for hash h in the first non-live slot from h's home
- * bucket. The caller holds the home's stripe lock, is inside a read-side
- * section, and has checked that the id is absent. Returns 0, or -ENOSPC if
- * every slot is live (impossible while live ids <= capacity).
+ * Claim a record position for a new id of hash h: the first one from h's
+ * home bucket that is not live and whose state word says it may be reused
+ * (FREE, or RETIRED before the safe epoch `safe`, and not pending in its
+ * remover's ledger), taken with one CAS on its state (OWNED by t). The
+ * caller holds the home's stripe lock and is inside a read-side section.
+ * Returns 0 and *pos, or -EAGAIN when no position is reusable yet.
+ * *skipped is set when a retired position in the home bucket was passed
+ * over for want of a grace period.
  */
-int cr_index_insert(struct connreg_handle *reg, uint64_t h, uint32_t idx);
+int cr_index_claim(struct connreg_handle *reg, struct cr_thread *t, uint64_t h, uint64_t safe,
+		   uint32_t *pos, bool *skipped);
 
-/* True when some slot points at entry idx (recovery; no section needed; INV-4). */
-bool cr_index_reaches(struct connreg_handle *reg, uint32_t idx);
+/*
+ * Publish claimed position pos (filled: key, transport, side entry) for
+ * hash h: raise h's home bound if pos lies beyond it, then the publishing
+ * store of its meta word.
+ */
+void cr_index_publish(struct connreg_handle *reg, uint64_t h, uint32_t len, uint32_t pos);
 
-/* The stripe lock that serializes inserts homed at h's bucket. */
+/* True when position pos holds a LIVE record (recovery; no section needed). */
+bool cr_index_reaches(struct connreg_handle *reg, uint32_t pos);
+
+/*
+ * Copy the id of LIVE position pos into key (key_max bytes); its length,
+ * or 0 when the record is corrupt. Inside a section.
+ */
+uint32_t cr_rec_key(const struct connreg_handle *reg, uint32_t pos, uint32_t meta, uint8_t *key);
+
+/* The stripe lock that serializes the writers of ids homed at h's bucket. */
 static inline struct cr_stripe *cr_stripe_for(const struct connreg_handle *reg, uint64_t h)
 {
 	return &reg->stripes[cr_home(reg, h) % reg->n_stripes];

@@ -20,33 +20,25 @@ static int add_region(uint64_t *cursor, uint64_t bytes, uint64_t *off)
 
 int cr_geometry_compute(const struct cr_params *p, struct cr_geometry *g)
 {
-	uint64_t slack, buckets, cursor = sizeof(struct cr_header);
+	uint64_t buckets, cursor = sizeof(struct cr_header);
 	int rc = 0;
 
 	/*
-	 * Entries: one per live id, plus slack for entries that wait for a
-	 * grace period (so reclamation is amortized over many updates) and one
-	 * in flight per attached thread (so inserts up to capacity always find
-	 * an entry once retired ones are reclaimed).
+	 * Index: two records per bucket, at most half of them ever live, so
+	 * one bucket per id of capacity; every record position has a state
+	 * word and a side entry (positions are the entries).
 	 */
-	slack = p->capacity / 8;
-	if (slack < 1024)
-		slack = 1024;
-	slack += p->n_rslots;
-	if (p->capacity + slack >= CR_IDX_NONE)
-		return -EINVAL;
-	g->n_entries = (uint32_t)(p->capacity + slack);
-
-	/* Index: at most half the slots ever hold live ids. */
-	buckets = (2 * p->capacity + CR_BUCKET_SLOTS - 1) / CR_BUCKET_SLOTS;
+	buckets = p->capacity;
 	if (buckets < 2)
 		buckets = 2;
-	if (buckets > UINT32_MAX)
-		return -EINVAL;
+	if (2 * buckets >= CR_PEND_DEL)
+		return -EINVAL;	/* a position must fit a ledger's pending note */
 	g->n_buckets = (uint32_t)buckets;
+	g->n_entries = (uint32_t)(2 * buckets);
 	g->n_stripes = CR_STRIPES;
-	g->entry_stride = (uint32_t)((sizeof(struct cr_entry) + p->key_max + CR_CACHELINE - 1) &
-				     ~(uint64_t)(CR_CACHELINE - 1));
+	g->entry_stride = (uint32_t)((sizeof(struct cr_entry) +
+				      (p->key_max > CR_KEY_INLINE ? p->key_max - CR_KEY_INLINE : 0) +
+				      7) & ~7ull);
 
 	rc |= add_region(&cursor, buckets * sizeof(struct cr_bucket), &g->off_index);
 	rc |= add_region(&cursor, (uint64_t)p->n_rslots * sizeof(struct cr_rslot), &g->off_rslots);

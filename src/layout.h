@@ -8,15 +8,17 @@
  * Segment (each region starts on a 4 KiB boundary):
  *
  *   header   struct cr_header           identity, parameters, hot shared words
- *   index    struct cr_bucket[n_buckets] open-addressed hash of (fingerprint, entry idx)
+ *   index    struct cr_bucket[n_buckets] open-addressed hash: two records per line
+ *                                        (meta, transport, first 16 key bytes)
  *   rslots   struct cr_rslot[n_rslots]   one per attached thread: reader epoch, owner
  *   tokens   struct cr_token[n_tokens]   liveness tokens: robust mutexes, each
  *                                        held by a live thread (owner.h)
  *   stripes  struct cr_stripe[n_stripes] robust process-shared mutexes for inserts
  *   changes  uint64_t[n_change_words]    dirty-bucket bitmap (change feed), then its
  *            uint64_t[summary words]     summary: one bit per bitmap word (changes.h)
- *   states   uint64_t[n_entries]         lifecycle word of each entry (see CR_ST_*)
- *   entries  n_entries * entry_stride    struct cr_entry + key bytes
+ *   states   uint64_t[n_entries]         lifecycle word of each position (CR_ST_*)
+ *   entries  n_entries * entry_stride    side entry of each position (struct cr_entry
+ *                                        + key bytes past 16); n_entries = 2 * n_buckets
  *
  * Change anything here and bump CR_LAYOUT_VERSION: cr_layout_signature()
  * also folds in every size, so builds that disagree refuse each other's
@@ -33,7 +35,7 @@
 #include <stdint.h>
 
 #define CR_MAGIC		0x314745524e4e4f43ull	/* "CONNREG1" little-endian */
-#define CR_LAYOUT_VERSION	2u
+#define CR_LAYOUT_VERSION	3u
 #define CR_READY		0x59444552u		/* "REDY": creator finished */
 #define CR_CACHELINE		64u
 #define CR_REGION_ALIGN		4096u
@@ -45,32 +47,50 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free to
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to be shared");
 
 /* ------------------------------------------------------------------ */
-/* Index: buckets of 7 slots, one cache line each.                     */
+/* Index: buckets of two records, one cache line each.                 */
 /*                                                                     */
-/* Slot encoding (uint64_t):                                           */
+/* A record is a position (bucket * 2 + i) that holds one id: its meta */
+/* word, its transport and the first 16 bytes of its key all lie in    */
+/* the bucket's line, so a lookup of an id of up to 16 bytes reads one */
+/* line. Longer ids keep the rest of the key in the position's side    */
+/* entry (struct cr_entry), read only after the first 16 bytes match.  */
+/*                                                                     */
+/* Meta word (uint32_t):                                               */
 /*   0                      EMPTY: never used; ends every probe        */
-/*   fp << 32 | entry idx   LIVE: fp = hash >> 32 | 1 is odd, so bit 32 */
-/*                          is set in every LIVE value and no other    */
-/*   seq << 33 | (2 + s)    TOMB left by reader slot s's seq-th removal */
-/*                          (bit 32 clear); unique per removal, so an  */
-/*                          insert's CAS from a tomb it checked cannot */
-/*                          hit a later tomb of the same slot (ABA);   */
-/*                          not reused while s's ledger names it       */
-/*   1                      TOMB of no slot (free for inserts)         */
-/* A slot never returns to EMPTY, so an EMPTY slot ends a probe.       */
+/*   LIVE_BIT | lenc << 24 | tag                                       */
+/*                          LIVE: lenc = key length (1..16), or 17 for */
+/*                          a longer id; tag = 24 bits of the hash     */
+/*   2 + s                  TOMB left by reader slot s's removal; not  */
+/*                          reused while s's ledger names it           */
+/*   1                      TOMB of no slot                            */
+/* A record never returns to EMPTY, so an EMPTY one ends a probe. The  */
+/* key bytes of a record do not change while it can be seen LIVE by   */
+/* anyone (its position is reused only a grace period after the tomb); */
+/* its transport is one atomic word, replaced in place by updates.     */
 /* ------------------------------------------------------------------ */
-#define CR_BUCKET_SLOTS		7u
-#define CR_SLOT_EMPTY		0ull
-#define CR_SLOT_TOMB		1ull
-#define CR_SLOT_LIVE_BIT	(1ull << 32)
-#define CR_TOMB_SEQ_SHIFT	33
+#define CR_BUCKET_SLOTS		2u
+#define CR_KEY_INLINE		16u
+#define CR_META_EMPTY		0u
+#define CR_META_TOMB		1u
+#define CR_META_LIVE_BIT	0x80000000u
+#define CR_META_LENC_SHIFT	24
+#define CR_META_LENC_LONG	17u
+#define CR_META_TAG_MASK	0x00ffffffu
 
 /* ctl word: the probe bound (low 16 bits; the rest is reserved, zero). */
 #define CR_BOUND_MASK		0xffffu
 #define CR_BOUND_UNBOUNDED	0xffffu		/* probe until EMPTY or wrap */
 
+struct cr_rec {
+	/* The id's transport: set before the publishing store, then replaced in place. */
+	_Atomic uint64_t transport;
+	/* The first min(len, 16) bytes of the id; immutable while LIVE. */
+	uint8_t key[CR_KEY_INLINE];
+};
+
 struct cr_bucket {
-	_Atomic uint64_t slot[CR_BUCKET_SLOTS];
+	/* One per record (see above); the publishing store, the tomb CAS. */
+	_Atomic uint32_t meta[CR_BUCKET_SLOTS];
 	/*
 	 * Buckets past the home bucket that an id homed here may sit in.
 	 * Only raised, only by an inserter holding the home's stripe lock.
@@ -78,57 +98,59 @@ struct cr_bucket {
 	_Atomic uint32_t ctl;
 	/*
 	 * Event count of changes to ids homed here: bumped after every
-	 * publishing CAS; connreg_wait_transport sleeps on it (futex, shared).
+	 * change; connreg_wait_transport sleeps on it (futex, shared).
 	 */
 	struct ck_ec32 wake;
+	struct cr_rec rec[CR_BUCKET_SLOTS];
 };
 _Static_assert(sizeof(struct ck_ec32) == 4, "ck_ec32 is one 32-bit word");
+_Static_assert(sizeof(struct cr_rec) == 24, "a record is 24 bytes");
+_Static_assert(offsetof(struct cr_bucket, rec) == 16, "records after the four words");
 _Static_assert(sizeof(struct cr_bucket) == CR_CACHELINE, "bucket is one cache line");
 
-static inline uint64_t cr_slot_live(uint32_t fp, uint32_t idx)
+/* Length code of a key in a LIVE meta word. */
+static inline uint32_t cr_lenc(uint32_t len)
 {
-	return ((uint64_t)fp << 32) | idx;
+	return len <= CR_KEY_INLINE ? len : CR_META_LENC_LONG;
 }
-static inline uint32_t cr_slot_fp(uint64_t v)
+static inline uint32_t cr_meta_live(uint32_t lenc, uint32_t tag)
 {
-	return (uint32_t)(v >> 32);
+	return CR_META_LIVE_BIT | lenc << CR_META_LENC_SHIFT | (tag & CR_META_TAG_MASK);
 }
-static inline uint32_t cr_slot_idx(uint64_t v)
+static inline int cr_meta_is_live(uint32_t m)
 {
-	return (uint32_t)v;
+	return (m & CR_META_LIVE_BIT) != 0;
 }
-static inline int cr_slot_is_live(uint64_t v)
+static inline uint32_t cr_meta_lenc(uint32_t m)
 {
-	return (v & CR_SLOT_LIVE_BIT) != 0;
+	return (m >> CR_META_LENC_SHIFT) & 0x3fu;
 }
-/* The tomb of reader slot rslot's removal number seq (31 bits, wrapping). */
-static inline uint64_t cr_slot_tomb_by(uint32_t rslot, uint64_t seq)
+/* The tomb of a removal by reader slot rslot (< CR_MAX_RSLOTS). */
+static inline uint32_t cr_meta_tomb_by(uint32_t rslot)
 {
-	return (seq << CR_TOMB_SEQ_SHIFT) | (2ull + rslot);
+	return 2u + rslot;
 }
-static inline int cr_slot_is_tomb(uint64_t v)
+static inline int cr_meta_is_tomb(uint32_t m)
 {
-	return v != CR_SLOT_EMPTY && !cr_slot_is_live(v);
+	return m != CR_META_EMPTY && !cr_meta_is_live(m);
 }
-/* Reader slot that made tomb v, or UINT32_MAX for the plain TOMB. */
-static inline uint32_t cr_slot_tomb_maker(uint64_t v)
+/* Reader slot that made tomb m, or UINT32_MAX for the plain TOMB. */
+static inline uint32_t cr_meta_tomb_maker(uint32_t m)
 {
-	uint32_t lo = (uint32_t)v;
-
-	return lo >= 2 ? lo - 2 : UINT32_MAX;
+	return m >= 2 ? m - 2 : UINT32_MAX;
 }
-_Static_assert(CR_SLOT_LIVE_BIT == (1ull << 32), "fp's low bit is bit 32 of a slot");
 
 /* ------------------------------------------------------------------ */
-/* Entry state words: kind:2 | gen:14 | payload:48                     */
-/*   FREE     payload 0          may be allocated                      */
+/* Position state words: kind:2 | gen:14 | payload:48                  */
+/*   FREE     payload 0          may be claimed by an inserter         */
 /*   OWNED    payload rslot idx  private to that thread: being filled, */
 /*                               published, or retired                 */
-/*   LIVE     payload 0          reachable from the index              */
-/*   RETIRED  payload epoch      unlinked at that epoch; reusable once */
+/*   LIVE     payload 0          published (meta LIVE, or tombed and   */
+/*                               about to be retired)                  */
+/*   RETIRED  payload epoch      tombed at that epoch; reusable once   */
 /*                               the safe epoch has passed it          */
-/* gen counts allocations so a stale compare-and-swap cannot succeed   */
-/* on a recycled entry (ABA).                                           */
+/* gen counts claims so a stale compare-and-swap cannot succeed on a   */
+/* recycled position (ABA). Lookups never read these words.            */
 /* ------------------------------------------------------------------ */
 #define CR_ST_FREE		0ull
 #define CR_ST_OWNED		1ull
@@ -157,22 +179,30 @@ static inline uint64_t cr_st_payload(uint64_t st)
 	return st & CR_ST_PAYLOAD_MASK;
 }
 
-/* An entry: immutable from publication until it is reclaimed. */
+/*
+ * A position's side entry: what a lookup of a short id never needs.
+ * Written by the position's owner before publication (key_len, tail) or
+ * under the id's stripe lock (pid identity); immutable key while LIVE.
+ */
 struct cr_entry {
-	uint64_t transport;
 	uint32_t key_len;
-	/* CONNREG_TRANSPORT_IS_PID: start time (low 31 bits) of the transport pid, else 0. */
-	uint32_t pid_start;
+	uint32_t reserved;
+	/*
+	 * CONNREG_TRANSPORT_IS_PID: pid_start << 32 | pid of the transport,
+	 * 0 while unknown or being changed (a writer zeroes it first, so a
+	 * writer that dies midway leaves "unknown", never a wrong pair).
+	 */
+	_Atomic uint64_t pid_id;
 	/*
 	 * CONNREG_TRANSPORT_IS_PID: the registering process's pid namespace
 	 * (inode of /proc/self/ns/pid), in which the pid means something; 0
 	 * when unknown. Reap never judges a pid from another namespace.
 	 */
-	uint32_t pid_ns;
-	uint32_t reserved;
-	uint8_t key[];		/* key_max bytes */
+	_Atomic uint32_t pid_ns;
+	uint32_t reserved2;
+	uint8_t tail[];		/* key bytes 16 .. key_max - 1 (key_max > 16 only) */
 };
-_Static_assert(sizeof(struct cr_entry) == 24, "entry header is 24 bytes");
+_Static_assert(sizeof(struct cr_entry) == 24, "side entry header is 24 bytes");
 
 /* ------------------------------------------------------------------ */
 /* Reader slots: one cache line per attached thread.                   */
@@ -190,7 +220,7 @@ struct cr_rslot {
 	_Atomic uint64_t owner;
 	_Atomic uint32_t flags;
 	uint32_t tid;		/* informational */
-	/* Entry this thread is unlinking; CR_IDX_NONE otherwise (recovery). */
+	/* Position this thread is removing; CR_IDX_NONE otherwise (recovery). */
 	_Atomic uint32_t w_old;
 	/* 1 + home bucket of a change not yet announced to waiters; 0 otherwise. */
 	_Atomic uint32_t notify;
@@ -201,12 +231,7 @@ struct cr_rslot {
 	 * thread that claims the slot. The live count is the sum over slots.
 	 */
 	_Atomic uint64_t ledger;
-	/*
-	 * The tomb of this slot's latest removal (cr_slot_tomb_by): stored
-	 * before the ledger names the removal, so whoever reads the ledger
-	 * can tell whether that removal's CAS landed.
-	 */
-	_Atomic uint64_t tomb;
+	uint64_t reserved;	/* zero */
 	uint32_t pid;		/* informational: the owner's pid, in its own namespace */
 	uint8_t pad[CR_CACHELINE - 52];
 };
@@ -230,9 +255,10 @@ _Static_assert(sizeof(struct cr_rslot) == CR_CACHELINE, "reader slot is one cach
  * over all slots is the live count, < 2^32, and is exact mod 2^32);
  * high 32 bits: pending operation:
  *   0                      none
- *   1 + entry idx          inserting that entry (the +1 is already counted)
- *   CR_PEND_DEL | position removing the id in that index slot position
- *                          (bucket * 7 + slot; the -1 is already counted)
+ *   1 + position           inserting into that position (the +1 is
+ *                          already counted)
+ *   CR_PEND_DEL | position removing the id at that position (bucket * 2
+ *                          + record; the -1 is already counted)
  * The delta and the pending note change in one store, so a recoverer
  * only has to decide whether the pending CAS landed (count.c).
  */
@@ -371,7 +397,7 @@ static inline uint32_t cr_layout_signature(void)
 	const uint64_t parts[] = {
 		sizeof(struct cr_header), sizeof(struct cr_bucket), sizeof(struct cr_rslot),
 		sizeof(struct cr_stripe), sizeof(pthread_mutex_t), sizeof(struct cr_entry),
-		sizeof(struct cr_token), CR_TOMB_SEQ_SHIFT, CR_TOKENS_PER_RSLOT,
+		sizeof(struct cr_token), sizeof(struct cr_rec), CR_KEY_INLINE, CR_TOKENS_PER_RSLOT,
 		offsetof(struct cr_header, secret),
 		offsetof(struct cr_header, epoch), offsetof(struct cr_header, safe_epoch),
 		offsetof(struct cr_header, live_hint), offsetof(struct cr_header, rslot_hwm),

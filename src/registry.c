@@ -1,13 +1,14 @@
 /*
  * registry.c: the public operations, composed from the index (index.h),
- * the entry pool (pool.h) and the read side (rcu.h).
+ * the position states (pool.h) and the read side (rcu.h).
  *
- * Every writer follows the same shape: allocate and fill an entry outside
- * any read-side section (allocation may wait for a grace period, which
- * must not wait for us), enter a section, publish or unlink with one CAS on
- * an index slot, leave, then retire what was unlinked. Inserts of one id
- * are serialized by its home's stripe lock, so it is never live twice
- * (INV-1).
+ * Writers that insert or change an id hold its home's stripe lock: inserts
+ * of one id are serialized, so it is never live twice (INV-1), and an
+ * update stores the new transport in place, one atomic store on the
+ * record's transport word. An insert claims a record position, fills it
+ * privately, and publishes it with one store of its meta word. A removal
+ * takes no lock: one CAS turns the LIVE meta word into a tomb, and the
+ * position is reused only after a grace period.
  */
 #define _GNU_SOURCE	/* pthread_mutex_clocklock */
 #include <errno.h>
@@ -15,13 +16,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "alloc.h"
 #include "clock.h"
 #include "index.h"
 #include "owner.h"
 #include "pool.h"
 #include "count.h"
 #include "rcu.h"
+#include "recover.h"
 #include "registry.h"
 #include "notify.h"
 #include "fault.h"
@@ -52,7 +53,7 @@ __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *i
 	cr_index_prefetch(reg, h);
 	cr_read_lock(reg, t->slot);
 	if (cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
-		*transport = cr_entry_at(reg, cr_slot_idx(hit.val))->transport;
+		*transport = cr_rec_transport(reg, hit.pos);
 		rc = 0;
 	} else {
 		rc = -ENOENT;
@@ -61,110 +62,80 @@ __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *i
 	return rc;
 }
 
-/* IS_PID registries record the transport process's start time and pid namespace. */
-static void cr_pid_identity(const struct connreg_handle *reg, uint64_t transport, struct cr_entry *e)
+
+/* A transport's pid identity (CONNREG_TRANSPORT_IS_PID), worked out before any lock. */
+struct cr_pid_ident {
+	uint64_t pid_id;	/* pid_start << 32 | pid (the transport's low 32 bits); 0: none */
+	uint32_t pid_ns;
+};
+
+static void cr_pid_identity(const struct connreg_handle *reg, uint64_t transport,
+			    struct cr_pid_ident *pi)
 {
 	uint32_t pid = (uint32_t)transport;
 
-	e->pid_start = 0;
-	e->pid_ns = 0;
+	pi->pid_id = 0;
+	pi->pid_ns = 0;
 	if (!(reg->flags & CONNREG_TRANSPORT_IS_PID) || pid == 0 || pid > INT32_MAX)
 		return;
-	e->pid_ns = cr_pid_ns_self();
-	e->pid_start = cr_pid_start_lo((pid_t)pid);
-}
-
-/* Allocate an entry and fill it privately with (id, transport). */
-static int cr_entry_prepare(struct connreg_handle *reg, struct cr_thread *t, const void *id,
-			    size_t len, uint64_t transport, uint32_t *idx)
-{
-	int rc = cr_entry_alloc(reg, t, idx);
-
-	if (rc)
-		return rc;
-	struct cr_entry *e = cr_entry_at(reg, *idx);
-	/*
-	 * Private until the publishing CAS (ORD-5): plain stores; never
-	 * changed after it (INV-2). A recoverer reads them after our death (ORD-15).
-	 */
-	if (caa_likely(!cr_debug_publish_unfilled))
-		e->transport = transport;
-	CR_FAULT();
-	e->key_len = (uint32_t)len;
-	cr_pid_identity(reg, transport, e);
-	memcpy(e->key, id, len);
-	return 0;
+	pi->pid_ns = cr_pid_ns_self();
+	pi->pid_id = (uint64_t)cr_pid_start_lo((pid_t)pid) << 32 | pid;
 }
 
 /*
- * The unlinking step, written once for every writer (replace, cas,
- * unregister, reap): note the entry about to be unlinked in w_old, CAS the
- * index slot from hit->val to `to`, and on success retire the unlinked
- * entry and clear the note. Call inside a read-side section, so the noted
- * entry cannot be recycled while the note names it (a recoverer reads the
- * note only while the dead thread's epoch still pins it, recover.c).
- * Returns 1 when the CAS landed (hit->val unlinked), 0 when the slot had
- * changed (the note is left for cr_unlink_none or the next attempt).
+ * Set the transport of position pos (owned and unpublished, or LIVE under
+ * the id's stripe lock) with its pid identity. The identity word is zeroed
+ * first and set last, so a writer that dies midway leaves it "unknown"
+ * (reap skips it), never a pid paired with another transport.
  */
-int cr_unlink_cas(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit, uint64_t to)
+static void cr_rec_store(struct connreg_handle *reg, uint32_t pos, uint64_t transport,
+			 const struct cr_pid_ident *pi)
 {
-	/*
-	 * ORD-8(w): release: a settler that reads this note has seen our
-	 * previous retire too (not only in C11's release sequence); the
-	 * seq_cst CAS below publishes the note before the unlink, and a
-	 * recoverer reads it after our death (ORD-15(w)).
-	 */
-	atomic_store_explicit(&t->slot->w_old, cr_slot_idx(hit->val), memory_order_release);
-	CR_FAULT();
-	/*
-	 * ORD-5(w) publish (when `to` is live) + ORD-3(w) unlink in one seq_cst
-	 * CAS: a new entry's contents are released to readers, and the epoch
-	 * read in cr_entry_retire comes after the unlink. ORD-8(w): a settler
-	 * that sees the unlink sees the note above.
-	 */
-	if (!atomic_compare_exchange_strong_explicit(hit->slot, &hit->val, to,
-						     memory_order_seq_cst, memory_order_relaxed))
-		return 0;
-	CR_FAULT();
-	cr_retire_unlinked(reg, t, cr_slot_idx(hit->val));
-	return 1;
-}
+	struct cr_entry *e = cr_entry_at(reg, pos);
+	bool is_pid = reg->flags & CONNREG_TRANSPORT_IS_PID;
 
-/*
- * Nothing was unlinked: clear the note while still inside the section, so
- * it can never name an entry that is later recycled.
- */
-void cr_unlink_none(struct cr_thread *t)
-{
-	/* ORD-8(w): release, as in cr_retire_unlinked. */
-	atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
-}
-
-/*
- * Swap entry idx in for the live slot of id, if there is one. Lock-free:
- * the CAS fails only when another writer changed that slot. Returns 1 and
- * *old when replaced, 0 when id is absent. Call inside a section.
- */
-static int cr_replace_live(struct connreg_handle *reg, struct cr_thread *t, const void *id, size_t len,
-			   uint64_t h, uint32_t idx, uint32_t *old)
-{
-	struct cr_hit hit;
-
-	while (cr_index_find(reg, id, (uint32_t)len, h, &hit)) {
-		if (cr_unlink_cas(reg, t, &hit, cr_slot_live(cr_fp(h), idx))) {
-			*old = cr_slot_idx(hit.val);
-			return 1;
-		}
+	if (is_pid) {
+		/* Relaxed: read only under the same stripe lock (reap), or by a recoverer-free reader. */
+		atomic_store_explicit(&e->pid_id, 0, memory_order_relaxed);
+		CR_FAULT();
+		/* Relaxed: as above. */
+		atomic_store_explicit(&e->pid_ns, pi->pid_ns, memory_order_relaxed);
 	}
-	cr_unlink_none(t);
-	return 0;
+	/*
+	 * ORD-19(w): pairs with the acquire transport load of a lookup
+	 * (cr_rec_transport): an update is one store, seen whole. seq_cst,
+	 * not release: the change feed's mark that follows loads its bit
+	 * (ORD-18), and that load must not pass this store.
+	 */
+	atomic_store_explicit(&cr_rec_at(reg, pos)->transport, transport, memory_order_seq_cst);
+	CR_FAULT();
+	if (is_pid)
+		/* Relaxed: as above. */
+		atomic_store_explicit(&e->pid_id, pi->pid_id, memory_order_relaxed);
+}
+
+/* Fill claimed position pos with id (private until cr_index_publish, ORD-5). */
+static void cr_rec_fill(struct connreg_handle *reg, uint32_t pos, const void *id, size_t len,
+			uint64_t transport, const struct cr_pid_ident *pi)
+{
+	struct cr_entry *e = cr_entry_at(reg, pos);
+	size_t head = len < CR_KEY_INLINE ? len : CR_KEY_INLINE;
+
+	/* Plain stores: no reader looks at a record that is not LIVE (ORD-5). */
+	memcpy(cr_rec_at(reg, pos)->key, id, head);
+	e->key_len = (uint32_t)len;
+	if (len > CR_KEY_INLINE)
+		memcpy(e->tail, (const uint8_t *)id + CR_KEY_INLINE, len - CR_KEY_INLINE);
+	CR_FAULT();
+	if (caa_likely(!cr_debug_publish_unfilled))
+		cr_rec_store(reg, pos, transport, pi);
 }
 
 /*
  * Take a stripe lock, waiting at most CONNREG_RECLAIM_WAIT_MS: a holder
- * that is stopped (SIGSTOP, a debugger) must not wedge inserts forever.
+ * that is stopped (SIGSTOP, a debugger) must not wedge writers forever.
  */
-static int cr_stripe_lock(struct connreg_handle *reg, struct cr_stripe *s)
+int cr_stripe_lock(struct connreg_handle *reg, struct cr_stripe *s)
 {
 	struct timespec deadline;
 	int rc;
@@ -180,9 +151,10 @@ static int cr_stripe_lock(struct connreg_handle *reg, struct cr_stripe *s)
 #endif
 	if (rc == EOWNERDEAD) {
 		/*
-		 * The holder died mid-insert. The index is consistent after
-		 * any single CAS; its ledger and entries are settled when its
-		 * reader slot is recovered (recover.c).
+		 * The holder died mid-write. The index is consistent after
+		 * any single store or CAS; its ledger and positions are settled
+		 * when its reader slot is recovered (recover.c), whose
+		 * decisions do not depend on this lock.
 		 */
 		pthread_mutex_consistent(&s->mu);
 		rc = 0;
@@ -195,81 +167,64 @@ static int cr_stripe_lock(struct connreg_handle *reg, struct cr_stripe *s)
 	return rc ? -EPROTO : 0;
 }
 
-/* Retire what a replace or remove unlinked, and clear the recovery note. */
-void cr_retire_unlinked(struct connreg_handle *reg, struct cr_thread *t, uint32_t old)
-{
-	cr_entry_retire(reg, old);
-	/* ORD-8(w): release: the retire is visible to whoever no longer sees us unlinking. */
-	atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
-}
-
 /*
- * Insert (or, when id appeared meanwhile, replace) under the stripe lock,
- * which rules out a second insert of the same id. Returns 1 when it
- * replaced, 0 when it inserted, -ENOSPC at capacity, or an error.
- */
-static int cr_insert_locked(struct connreg_handle *reg, struct cr_thread *t, const void *id,
-			    size_t len, uint64_t h, uint32_t idx, uint32_t *old)
-{
-	struct cr_stripe *stripe = cr_stripe_for(reg, h);
-	int rc = cr_stripe_lock(reg, stripe);
-
-	if (rc)
-		return rc;
-	CR_FAULT();
-	cr_read_lock(reg, t->slot);
-	if (cr_replace_live(reg, t, id, len, h, idx, old)) {
-		rc = 1;
-	} else {
-		/* Ledger first, then admission (ORD-9), then the publishing CAS. */
-		cr_count_begin_insert(t, idx);
-		rc = cr_count_admit(reg, t);
-		if (!rc)
-			rc = cr_index_insert(reg, h, idx);
-		if (rc)
-			cr_count_abort(t);
-		else
-			cr_count_commit(t);
-	}
-	cr_read_unlock(t->slot);
-	pthread_mutex_unlock(&stripe->mu);
-	return rc;
-}
-
-/*
- * Remove the id in hit's slot: ledger first (count.h, its pending removal
- * names a tomb unique to this removal), then the unlinking step. 1 when it
- * landed; 0 when the slot changed meanwhile (ledger restored; the caller
- * re-probes). Call inside a section.
+ * Remove the id in hit's record, the one step every removal shares
+ * (unregister, reap): notify note, ledger (its pending removal names the
+ * position; the tomb is this slot's own), the unlink note, then one CAS of
+ * the meta word from the LIVE value we saw to our tomb; on success the
+ * position is retired and the notes cleared. 1 when it landed; 0 when the
+ * record changed meanwhile (ledger restored; the caller re-probes). Call
+ * inside a section, so the noted position cannot be reused while the note
+ * names it (a recoverer reads it only while our epoch still pins it).
  */
 int cr_remove_at(struct connreg_handle *reg, struct cr_thread *t, struct cr_hit *hit, uint32_t home)
 {
-	uint64_t tomb;
+	uint32_t tomb, seen = hit->meta;
+	int landed;
 
 	/* The notify note (see cr_notify_note): a removal feeds the change feed too. */
 	/* Relaxed: only a recoverer reads it, after our death (ORD-15(w)). */
 	atomic_store_explicit(&t->slot->notify, home + 1, memory_order_relaxed);
 	tomb = cr_count_begin_remove(t, hit->pos);
-	if (cr_unlink_cas(reg, t, hit, tomb)) {
+	/*
+	 * ORD-8(w): release: a settler that reads this note has seen our
+	 * previous retire too; the seq_cst CAS below publishes the note before
+	 * the unlink, and a recoverer reads it after our death (ORD-15(w)).
+	 */
+	atomic_store_explicit(&t->slot->w_old, hit->pos, memory_order_release);
+	CR_FAULT();
+	/*
+	 * ORD-3(w) unlink: seq_cst, so the epoch read in cr_entry_retire
+	 * comes after it. ORD-8(w): a settler that sees the tomb sees the
+	 * note above. Fails only when another removal got there first.
+	 */
+	landed = atomic_compare_exchange_strong_explicit(cr_meta_at(reg, hit->pos), &seen, tomb,
+							 memory_order_seq_cst, memory_order_relaxed);
+	if (landed) {
+		CR_FAULT();
+		cr_entry_retire(reg, hit->pos);
+		CR_FAULT();
+	}
+	/* ORD-8(w): release: the retire is visible to whoever no longer sees us unlinking. */
+	atomic_store_explicit(&t->slot->w_old, CR_IDX_NONE, memory_order_release);
+	if (landed) {
 		cr_count_commit(t);
 		cr_notify_bucket(reg, home);
 		CR_FAULT();
-		/* Relaxed: as above. */
-		atomic_store_explicit(&t->slot->notify, 0, memory_order_relaxed);
-		return 1;
+	} else {
+		cr_count_abort(t);
 	}
-	cr_count_abort(t);
 	/* Relaxed: as above. */
 	atomic_store_explicit(&t->slot->notify, 0, memory_order_relaxed);
-	return 0;
+	return landed;
 }
 
 /*
- * The notify note: before its first publishing CAS a writer records the
- * home bucket it will wake, so that if it dies before waking it, its
- * recoverer wakes the waiters (recover.c). Relaxed: the seq_cst CAS that
- * follows orders the note before the change, and a recoverer reads it
- * only after the writer is dead.
+ * The notify note: before it changes anything a writer records the home
+ * bucket it will wake, so that if it dies before waking it, its recoverer
+ * wakes the waiters (recover.c). Relaxed: the change that follows is
+ * ordered after it by its own release or seq_cst, and a recoverer reads
+ * it only after the writer is dead.
  */
 static inline void cr_notify_note(struct connreg_handle *reg, struct cr_thread *t, uint64_t h)
 {
@@ -287,73 +242,97 @@ static inline void cr_notify_done(struct connreg_handle *reg, struct cr_thread *
 	atomic_store_explicit(&t->slot->notify, 0, memory_order_relaxed);
 }
 
-/* Shared by register and update_transport. */
-static int cr_write(connreg_t *reg, const void *id, size_t id_len, uint64_t transport,
-		    bool insert)
+/* No position was reusable yet: returned by cr_insert_new, never to users. */
+#define CR_NO_POSITION 1
+
+/*
+ * Insert a new id: claim a position, fill it, count it, publish it. The
+ * caller holds the home's stripe lock and is inside a section, and has
+ * found the id absent. 0, CR_NO_POSITION, -ENOSPC at capacity, or an error.
+ */
+static int cr_insert_new(struct connreg_handle *reg, struct cr_thread *t, const void *id,
+			 size_t len, uint64_t h, uint64_t transport, const struct cr_pid_ident *pi,
+			 bool *skipped)
 {
-	struct cr_thread *t;
-	uint32_t idx, old = CR_IDX_NONE;
-	uint64_t h;
-	int rc = cr_check_id(reg, id, id_len), replaced;
+	uint32_t pos;
+	/*
+	 * ORD-6(r): acquire pairs with the release CAS-max of safe_epoch in
+	 * cr_gp_poll: the readers' withdrawals it saw come before our reuse.
+	 */
+	uint64_t safe = atomic_load_explicit(&reg->hdr->safe_epoch, memory_order_acquire);
+	int rc;
 
-	if (rc)
+	if (cr_index_claim(reg, t, h, safe, &pos, skipped))
+		return CR_NO_POSITION;
+	cr_rec_fill(reg, pos, id, len, transport, pi);
+	/* Ledger first, then admission (ORD-9), then the publishing store. */
+	cr_count_begin_insert(t, pos);
+	rc = cr_count_admit(reg, t);
+	if (rc) {
+		cr_count_abort(t);
+		cr_entry_free_unpublished(reg, t, pos);
 		return rc;
-	rc = cr_thread_get(reg, &t);
-	if (rc)
-		return rc;
-	h = cr_hash(reg, id, id_len);
-	rc = cr_entry_prepare(reg, t, id, id_len, transport, &idx);
-	if (rc)
-		return rc;
-
-	cr_notify_note(reg, t, h);
-	cr_read_lock(reg, t->slot);
-	replaced = cr_replace_live(reg, t, id, id_len, h, idx, &old);
-	cr_read_unlock(t->slot);
-
-	if (!replaced && insert) {
-		/* Taken outside a section: a stalled lock holder must not stall grace periods. */
-		rc = cr_insert_locked(reg, t, id, id_len, h, idx, &old);
-		if (rc < 0) {
-			cr_entry_free_unpublished(reg, t, idx);
-			cr_notify_done(reg, t, h, false);
-			return rc;
-		}
-		replaced = rc == 1;
-	} else if (!replaced) {
-		cr_entry_free_unpublished(reg, t, idx);
-		cr_notify_done(reg, t, h, false);
-		return -ENOENT;
 	}
+	cr_index_publish(reg, h, (uint32_t)len, pos);
 	if (caa_unlikely(cr_debug_publish_unfilled)) {
 		/* The broken build: fill after publishing (test_linearizability must catch it). */
 		struct timespec nap = { 0, 200 * 1000 };
 
 		nanosleep(&nap, NULL);
-		cr_entry_at(reg, idx)->transport = transport;
+		cr_rec_store(reg, pos, transport, pi);
 	}
-	cr_entry_mark_live(reg, t, idx);
-	cr_notify_done(reg, t, h, true);
+	cr_count_commit(t);
+	cr_entry_mark_live(reg, t, pos);
 	return 0;
 }
 
-int connreg_register(connreg_t *reg, const void *id, size_t id_len, uint64_t transport)
+/*
+ * No position could be claimed: every one in reach waits for a grace
+ * period (a stopped reader), or a dead thread owns them. Run a grace
+ * period, recover dead slots, nap; -EAGAIN once CONNREG_RECLAIM_WAIT_MS
+ * has passed. Outside any section and lock.
+ */
+static int cr_wait_for_position(struct connreg_handle *reg, struct cr_thread *t, uint64_t *deadline)
 {
-	return cr_write(reg, id, id_len, transport, true);
+	uint64_t now = cr_now_ms();
+
+	cr_gp_poll(reg, t);
+	if (*deadline == 0) {
+		*deadline = now + CONNREG_RECLAIM_WAIT_MS;
+		return 0;
+	}
+	if (now >= *deadline) {
+		cr_counter_bump(&reg->hdr->ctr_writer_eagain);
+		return -EAGAIN;
+	}
+	cr_slots_reap_dead(reg);
+	struct timespec nap = { 0, 100 * 1000 };
+	nanosleep(&nap, NULL);
+	return 0;
 }
 
-int connreg_update_transport(connreg_t *reg, const void *id, size_t id_len, uint64_t transport)
-{
-	return cr_write(reg, id, id_len, transport, false);
-}
+/*
+ * The operation a locked writer applies to the id's record: register
+ * (insert or update), update (must exist), or compare-and-set.
+ */
+enum cr_op { CR_OP_REGISTER, CR_OP_UPDATE, CR_OP_CAS };
 
-int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len, uint64_t expected,
-			  uint64_t desired, uint64_t *current)
+struct cr_write_args {
+	enum cr_op op;
+	uint64_t transport;	/* the new transport */
+	uint64_t expected;	/* CR_OP_CAS: the transport it must have */
+	uint64_t current;	/* CR_OP_CAS -EAGAIN: the transport it had */
+};
+
+/* Shared by register, update_transport and cas_transport. */
+static int cr_write(connreg_t *reg, const void *id, size_t id_len, struct cr_write_args *w)
 {
+	struct cr_pid_ident pi;
 	struct cr_thread *t;
 	struct cr_hit hit;
-	uint32_t idx, old = CR_IDX_NONE;
-	uint64_t h, cur = expected;
+	struct cr_stripe *stripe;
+	uint64_t h, deadline = 0;
+	bool skipped = false;
 	int rc = cr_check_id(reg, id, id_len);
 
 	if (rc)
@@ -362,56 +341,78 @@ int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len, uint64_
 	if (rc)
 		return rc;
 	h = cr_hash(reg, id, id_len);
-
-	/* Cheap early answer for a lost race: no entry is allocated for it. */
-	cr_read_lock(reg, t->slot);
-	if (!cr_index_find(reg, id, (uint32_t)id_len, h, &hit))
-		rc = -ENOENT;
-	else if ((cur = cr_entry_at(reg, cr_slot_idx(hit.val))->transport) != expected)
-		rc = -EAGAIN;
-	cr_read_unlock(t->slot);
-	if (rc)
-		goto out;
-
-	rc = cr_entry_prepare(reg, t, id, id_len, desired, &idx);
-	if (rc)
-		goto out;
-	cr_notify_note(reg, t, h);
-	cr_read_lock(reg, t->slot);
+	stripe = cr_stripe_for(reg, h);
+	cr_pid_identity(reg, w->transport, &pi);
 	for (;;) {
-		if (!cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
+		/* Taken outside a section: a stalled lock holder must not stall grace periods. */
+		rc = cr_stripe_lock(reg, stripe);
+		if (rc)
+			return rc;
+		CR_FAULT();
+		cr_notify_note(reg, t, h);
+		cr_read_lock(reg, t->slot);
+		if (cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
+			uint64_t cur = cr_rec_transport(reg, hit.pos);
+
+			if (w->op == CR_OP_CAS && cur != w->expected) {
+				w->current = cur;
+				rc = -EAGAIN;
+			} else {
+				/*
+				 * Under the stripe lock no other writer changes the
+				 * transport; a removal may tomb the record meanwhile,
+				 * and then this update is ordered just before it.
+				 */
+				cr_rec_store(reg, hit.pos, w->transport, &pi);
+				rc = 0;
+			}
+		} else if (w->op != CR_OP_REGISTER) {
 			rc = -ENOENT;
-			break;
+		} else {
+			rc = cr_insert_new(reg, t, id, id_len, h, w->transport, &pi, &skipped);
 		}
-		/*
-		 * Inside the section the entry behind hit.val cannot be
-		 * recycled, so "slot still holds hit.val" (the CAS) implies
-		 * "transport is still cur": compare and swap are one step.
-		 */
-		cur = cr_entry_at(reg, cr_slot_idx(hit.val))->transport;
-		if (cur != expected) {
-			rc = -EAGAIN;
+		cr_read_unlock(t->slot);
+		pthread_mutex_unlock(&stripe->mu);
+		if (rc != CR_NO_POSITION)
 			break;
-		}
-		if (cr_unlink_cas(reg, t, &hit, cr_slot_live(cr_fp(h), idx))) {
-			old = cr_slot_idx(hit.val);
-			break;
-		}
-	}
-	if (old == CR_IDX_NONE)
-		cr_unlink_none(t);
-	cr_read_unlock(t->slot);
-	if (old == CR_IDX_NONE) {
-		cr_entry_free_unpublished(reg, t, idx);
 		cr_notify_done(reg, t, h, false);
-		goto out;
+		rc = cr_wait_for_position(reg, t, &deadline);
+		if (rc)
+			return rc;
 	}
-	cr_entry_mark_live(reg, t, idx);
-	cr_notify_done(reg, t, h, true);
-	return 0;
-out:
+	cr_notify_done(reg, t, h, rc == 0);
+	/*
+	 * A retired position at home waited for a grace period and the id
+	 * went further out: run one now, so the next insert homed here finds
+	 * it reusable and misses stay one line.
+	 */
+	if (caa_unlikely(skipped))
+		cr_gp_poll(reg, t);
+	return rc;
+}
+
+int connreg_register(connreg_t *reg, const void *id, size_t id_len, uint64_t transport)
+{
+	struct cr_write_args w = { CR_OP_REGISTER, transport, 0, 0 };
+
+	return cr_write(reg, id, id_len, &w);
+}
+
+int connreg_update_transport(connreg_t *reg, const void *id, size_t id_len, uint64_t transport)
+{
+	struct cr_write_args w = { CR_OP_UPDATE, transport, 0, 0 };
+
+	return cr_write(reg, id, id_len, &w);
+}
+
+int connreg_cas_transport(connreg_t *reg, const void *id, size_t id_len, uint64_t expected,
+			  uint64_t desired, uint64_t *current)
+{
+	struct cr_write_args w = { CR_OP_CAS, desired, expected, expected };
+	int rc = cr_write(reg, id, id_len, &w);
+
 	if (rc == -EAGAIN && current)
-		*current = cur;
+		*current = w.current;	/* `expected` when the stripe lock was not had */
 	return rc;
 }
 
@@ -419,7 +420,6 @@ int connreg_unregister(connreg_t *reg, const void *id, size_t id_len)
 {
 	struct cr_thread *t;
 	struct cr_hit hit;
-	uint32_t old = CR_IDX_NONE;
 	uint64_t h;
 	int rc = cr_check_id(reg, id, id_len);
 
@@ -430,14 +430,10 @@ int connreg_unregister(connreg_t *reg, const void *id, size_t id_len)
 		return rc;
 	h = cr_hash(reg, id, id_len);
 	cr_read_lock(reg, t->slot);
-	while (cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
-		if (cr_remove_at(reg, t, &hit, cr_home(reg, h))) {
-			old = cr_slot_idx(hit.val);
+	/* Lock-free: the CAS fails only when another removal took the record first. */
+	while (cr_index_find(reg, id, (uint32_t)id_len, h, &hit))
+		if (cr_remove_at(reg, t, &hit, cr_home(reg, h)))
 			break;
-		}
-	}
-	if (old == CR_IDX_NONE)
-		cr_unlink_none(t);
 	cr_read_unlock(t->slot);
 	return 0;
 }

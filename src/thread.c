@@ -238,9 +238,6 @@ int cr_thread_attach(struct connreg_handle *reg, struct cr_thread **out)
 		t->handle_gen = reg->handle_gen;
 		t->slot = &reg->rslots[idx];
 		t->slot_idx = idx;
-		/* Spread the entry scans of different threads over the pool. */
-		t->alloc_cursor = (uint32_t)(((uint64_t)idx * 0x9e3779b97f4a7c15ull >> 32) %
-					     reg->n_entries);
 		/* Relaxed: a process-local reference count; the mutex below orders the list. */
 		atomic_fetch_add_explicit(&reg->refs, 1, memory_order_relaxed);
 		pthread_mutex_lock(&reg->threads_mu);

@@ -26,22 +26,22 @@ int cr_walk_bucket(struct connreg_handle *reg, struct cr_thread *t, uint32_t b, 
 
 	cr_read_lock(reg, t->slot);
 	for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-		/* ORD-5(r): acquire pairs with the publishing CAS. */
-		uint64_t v = atomic_load_explicit(&reg->index[b].slot[i], memory_order_acquire);
+		uint32_t pos = b * CR_BUCKET_SLOTS + i;
+		/* ORD-5(r): acquire pairs with the publishing store. */
+		uint32_t m = atomic_load_explicit(&reg->index[b].meta[i], memory_order_acquire);
+		uint8_t *key = keys + (size_t)cnt * reg->key_max;
 
-		if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
+		if (!cr_meta_is_live(m))
 			continue;
-		const struct cr_entry *e = cr_entry_at(reg, cr_slot_idx(v));
-		uint32_t len = e->key_len;
+		/* Copy inside the section: the key is immutable until it ends (INV-2). */
+		uint32_t len = cr_rec_key(reg, pos, m, key);
 
-		if (len == 0 || len > reg->key_max)
-			continue;	/* corrupt entry: never copy past key_max */
-		if (home != CR_IDX_NONE && cr_home(reg, cr_hash(reg, e->key, len)) != home)
+		if (len == 0)
+			continue;	/* corrupt record: never copy past key_max */
+		if (home != CR_IDX_NONE && cr_home(reg, cr_hash(reg, key, len)) != home)
 			continue;	/* homed elsewhere */
-		/* Copy inside the section: the entry is immutable until it ends (INV-2). */
-		memcpy(keys + (size_t)cnt * reg->key_max, e->key, len);
 		lens[cnt] = len;
-		tr[cnt] = e->transport;
+		tr[cnt] = cr_rec_transport(reg, pos);
 		cnt++;
 	}
 	cr_read_unlock(t->slot);
@@ -107,8 +107,8 @@ int connreg_stats(connreg_t *reg, connreg_stats_t *user)
 
 		/* Relaxed: a statistical snapshot, as above. */
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++)
-			st->tombstones += cr_slot_is_tomb(
-				atomic_load_explicit(&reg->index[b].slot[i], memory_order_relaxed));
+			st->tombstones += cr_meta_is_tomb(
+				atomic_load_explicit(&reg->index[b].meta[i], memory_order_relaxed));
 		if (bound > max_bound)
 			max_bound = bound;
 	}
@@ -158,10 +158,47 @@ static int cr_dead_cached(struct cr_dead_cache *c, uint32_t pid, uint32_t start_
 	return c->dead[k];
 }
 
+/* A record reap judged dead in a first pass, removed only if unchanged. */
+struct cr_reap_cand {
+	struct cr_hit hit;
+	uint64_t transport;
+	uint64_t pid_id;
+	uint32_t len;
+};
+
+/*
+ * Remove candidate c if its record is still what was judged: the same
+ * id, transport and pid identity, under the id's stripe lock (updates
+ * take it too, so nothing changes them while we compare and tomb). A
+ * re-registration by a live transport is never removed.
+ */
+static int cr_reap_one(struct connreg_handle *reg, struct cr_thread *t, struct cr_reap_cand *c,
+		       const uint8_t *key)
+{
+	uint64_t h = cr_hash(reg, key, c->len);
+	struct cr_stripe *stripe = cr_stripe_for(reg, h);
+	struct cr_hit hit;
+	int n = 0;
+
+	if (cr_stripe_lock(reg, stripe))
+		return 0;	/* a stopped writer holds it: left for the next reap */
+	cr_read_lock(reg, t->slot);
+	if (cr_index_find(reg, key, c->len, h, &hit) && hit.pos == c->hit.pos &&
+	    cr_rec_transport(reg, hit.pos) == c->transport &&
+	    /* Relaxed: written under the stripe lock we hold. */
+	    atomic_load_explicit(&cr_entry_at(reg, hit.pos)->pid_id, memory_order_relaxed) == c->pid_id)
+		n = cr_remove_at(reg, t, &hit, cr_home(reg, h));
+	cr_read_unlock(t->slot);
+	pthread_mutex_unlock(&stripe->mu);
+	return n;
+}
+
 int connreg_reap(connreg_t *reg, uint64_t *removed)
 {
 	struct cr_dead_cache cache;
+	struct cr_reap_cand cand[CR_BUCKET_SLOTS];
 	struct cr_thread *t;
+	uint8_t *keys;
 	uint32_t my_ns;
 	uint64_t n = 0;
 	int rc;
@@ -173,44 +210,50 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 	rc = cr_thread_get(reg, &t);
 	if (rc)
 		return rc;
+	keys = malloc((size_t)CR_BUCKET_SLOTS * reg->key_max);
+	if (!keys)
+		return -ENOMEM;
 	memset(&cache, 0, sizeof(cache));
 	my_ns = cr_pid_ns_self();
 	for (uint32_t b = 0; b < reg->n_buckets; b++) {
+		unsigned cnt = 0;
+
 		cr_read_lock(reg, t->slot);
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			_Atomic uint64_t *slot = &reg->index[b].slot[i];
-			/* ORD-5(r): acquire pairs with the publishing CAS. */
-			uint64_t v = atomic_load_explicit(slot, memory_order_acquire);
+			uint32_t pos = b * CR_BUCKET_SLOTS + i;
+			/* ORD-5(r): acquire pairs with the publishing store. */
+			uint32_t m = atomic_load_explicit(&reg->index[b].meta[i], memory_order_acquire);
+			const struct cr_entry *e = cr_entry_at(reg, pos);
+			struct cr_reap_cand *c = &cand[cnt];
 
-			if (!cr_slot_is_live(v) || cr_slot_idx(v) >= reg->n_entries)
+			if (!cr_meta_is_live(m))
 				continue;
-			const struct cr_entry *e = cr_entry_at(reg, cr_slot_idx(v));
-			uint32_t pid = (uint32_t)e->transport;
+			c->len = cr_rec_key(reg, pos, m, keys + (size_t)cnt * reg->key_max);
+			c->transport = cr_rec_transport(reg, pos);
+			/* Relaxed: a first look; cr_reap_one compares again under the lock. */
+			c->pid_id = atomic_load_explicit(&e->pid_id, memory_order_relaxed);
+			uint32_t pid = (uint32_t)c->pid_id;
+			/* Relaxed: as above. */
+			uint32_t ns = atomic_load_explicit(&e->pid_ns, memory_order_relaxed);
 
 			/*
 			 * A pid means something only in the namespace of the
-			 * process that registered it: never judge another's.
+			 * process that registered it: never judge another's. An
+			 * identity of another transport (a writer died midway) or
+			 * none is "unknown".
 			 */
-			if (e->key_len == 0 || e->key_len > reg->key_max)
-				continue;	/* corrupt entry: never hash past key_max */
-			if (pid == 0 || pid > INT32_MAX || e->pid_ns == 0 || e->pid_ns != my_ns ||
-			    !cr_dead_cached(&cache, pid, e->pid_start))
+			if (c->len == 0 || pid == 0 || pid != (uint32_t)c->transport || ns == 0 || ns != my_ns)
 				continue;
-			struct cr_hit hit = { slot, v, b * CR_BUCKET_SLOTS + i };
-
-			/*
-			 * Remove only if the slot still holds the entry we judged
-			 * (no ABA inside the section): a re-registration by a
-			 * live transport is never removed.
-			 */
-			if (cr_remove_at(reg, t, &hit,
-					 cr_home(reg, cr_hash(reg, e->key, e->key_len))))
-				n++;
-			else
-				cr_unlink_none(t);
+			c->hit = (struct cr_hit){ pos, m };
+			cnt++;
 		}
 		cr_read_unlock(t->slot);
+		for (unsigned i = 0; i < cnt; i++)
+			if (cr_dead_cached(&cache, (uint32_t)cand[i].pid_id,
+					   (uint32_t)(cand[i].pid_id >> 32)))
+				n += cr_reap_one(reg, t, &cand[i], keys + (size_t)i * reg->key_max);
 	}
+	free(keys);
 	if (removed)
 		*removed = n;
 	return 0;

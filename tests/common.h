@@ -357,6 +357,31 @@ static inline int t_read_all(int fd, void *buf, size_t n)
 	})
 
 /* ------------------------------------------------------------------ */
+/* connreg_check with its problems in the assertion message            */
+/* ------------------------------------------------------------------ */
+
+struct t_problems {
+	char text[1024];
+	size_t len;
+};
+
+static inline void t_problem(const char *problem, void *arg)
+{
+	struct t_problems *p = arg;
+	int n = snprintf(p->text + p->len, sizeof p->text - p->len, "%s; ", problem);
+
+	if (n > 0 && p->len + (size_t)n < sizeof p->text)
+		p->len += (size_t)n;
+}
+
+#define T_ASSERT_CHECK_CLEAN(r, ...)                                                   \
+	do {                                                                           \
+		struct t_problems _tp = { { 0 }, 0 };                                  \
+		int _trc = connreg_check((r), t_problem, &_tp);                        \
+		cr_assert_eq(_trc, 0, "connreg_check: %d: %s", _trc, _tp.text);        \
+	} while (0)
+
+/* ------------------------------------------------------------------ */
 /* failure reports from children / threads (put it in t_shared memory) */
 /* ------------------------------------------------------------------ */
 

@@ -610,7 +610,7 @@ Test(hostile, segment_size_mismatch_gives_EPROTO)
 		{ "extended by one page, header segment_size matching", -EPROTO, 2,
 		  { E_RESIZE(4096), E(geo.segment_size, H_ADD, 4096) } },
 		{ "truncated to the header's first page only", -EPROTO, 1,
-		  { E_RESIZE(-(int64_t)(108 * 1024 - 4096)) } },
+		  { E_RESIZE(-(int64_t)(36 * 1024 - 4096)) } },
 	};
 	/* The last case assumes the small registry's size: check it. */
 	char name[H_NAME_LEN];
@@ -619,7 +619,7 @@ Test(hostile, segment_size_mismatch_gives_EPROTO)
 	cr_assert_eq(h_make_valid(name), 0);
 	free(h_read_seg(name, &len));
 	shm_unlink(name);
-	cr_assert_eq(len, 108 * 1024, "the capacity-4 registry is %zu bytes", len);
+	cr_assert_eq(len, 36 * 1024, "the capacity-4 registry is %zu bytes", len);
 	h_run_patches("sz", p, sizeof p / sizeof p[0]);
 }
 

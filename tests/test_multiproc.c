@@ -532,11 +532,11 @@ static pid_t start_sr_reader(struct mp_args *a, struct sr_shared *sh)
 
 /*
  * A reader stopped inside a lookup holds back reuse of what it may see: once
- * the pool's spare entries are used up, writers get -EAGAIN after about
- * CONNREG_RECLAIM_WAIT_MS (never hang, never change the value), and succeed
- * again once the reader resumes. The stop lands inside a lookup only part of
- * the time, so stop/resume until -EAGAIN was seen a few times (each trial
- * writes more updates than the pool has entries).
+ * the spare record positions are used up, re-registrations get -EAGAIN after
+ * about CONNREG_RECLAIM_WAIT_MS (never hang, never show a half-made record),
+ * and succeed again once the reader resumes. The stop lands inside a lookup
+ * only part of the time, so stop/resume until -EAGAIN was seen a few times
+ * (each trial re-registers more ids than there are positions).
  */
 Test(multiproc, stopped_reader_holds_back_reuse_and_writers_get_EAGAIN_not_hang)
 {
@@ -563,19 +563,27 @@ Test(multiproc, stopped_reader_holds_back_reuse_and_writers_get_EAGAIN_not_hang)
 		t_sleep_ms(2);
 		for (int s = 0; s < 20000; s++) {
 			uint64_t k = (uint64_t)s % SR_CAP, t0 = t_now_ms();
-			int rc = connreg_update_transport(r, id, t_id(id, 1, k), ++seq);
+			/*
+			 * Remove and re-register: the new record needs a position,
+			 * and a removed one waits for the stopped reader.
+			 */
+			cr_assert_eq(connreg_unregister(r, id, t_id(id, 1, k)), 0);
+			int rc = connreg_register(r, id, t_id(id, 1, k), ++seq);
 			uint64_t dt = t_now_ms() - t0;
 			if (dt > worst)
 				worst = dt;
-			cr_assert(rc == 0 || rc == -EAGAIN, "update with a stopped reader: %d (%s)", rc,
-				  connreg_strerror(rc));
+			cr_assert(rc == 0 || rc == -EAGAIN, "register with a stopped reader: %d (%s)",
+				  rc, connreg_strerror(rc));
 			/* lookups in the writer's process are not blocked */
 			uint64_t v;
-			if (rc == 0)
+			if (rc == 0) {
 				vals[k] = seq;
-			cr_assert_eq(connreg_get_transport(r, id, t_id(id, 1, k), &v), 0);
-			cr_assert_eq(v, vals[k], "value %" PRIu64 " after update rc=%d, want %" PRIu64,
-				     v, rc, vals[k]);
+				cr_assert_eq(connreg_get_transport(r, id, t_id(id, 1, k), &v), 0);
+				cr_assert_eq(v, vals[k], "value %" PRIu64 ", want %" PRIu64, v, vals[k]);
+			} else {
+				/* refused: the id stays removed, nothing half-made is visible */
+				cr_assert_eq(connreg_get_transport(r, id, t_id(id, 1, k), &v), -ENOENT);
+			}
 			if (rc == -EAGAIN) {
 				cr_assert_geq(dt, (uint64_t)CONNREG_RECLAIM_WAIT_MS / 2,
 					      "-EAGAIN after only %" PRIu64 " ms", dt);
@@ -589,9 +597,8 @@ Test(multiproc, stopped_reader_holds_back_reuse_and_writers_get_EAGAIN_not_hang)
 		for (uint64_t s = 0; s < 4 * SR_CAP; s++) {
 			uint64_t k = s % SR_CAP;
 			/* (the resumed reader may still wait for a CPU on a loaded machine) */
-			int rc = T_RETRY_EAGAIN(connreg_update_transport(r, id, t_id(id, 1, k), ++seq),
-						NULL);
-			cr_assert_eq(rc, 0, "update after SIGCONT: %d (%s)", rc, connreg_strerror(rc));
+			int rc = T_RETRY_EAGAIN(connreg_register(r, id, t_id(id, 1, k), ++seq), NULL);
+			cr_assert_eq(rc, 0, "register after SIGCONT: %d (%s)", rc, connreg_strerror(rc));
 			vals[k] = seq;
 		}
 	}

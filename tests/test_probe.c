@@ -30,7 +30,7 @@ static uint32_t pb_home(const uint8_t *secret, uint32_t n_buckets, const char *i
 }
 
 /* n ids homed at bucket 0 of the registry `name`, written as "p-<k>". */
-static void pb_ids_at_home0(const char *name, char ids[][16], int n)
+static void pb_ids_at_home0(const char *name, char ids[][16], unsigned n)
 {
 	int fd = shm_open(name, O_RDONLY, 0);
 	struct stat sb;
@@ -40,7 +40,7 @@ static void pb_ids_at_home0(const char *name, char ids[][16], int n)
 	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	cr_assert_neq(base, MAP_FAILED);
 	const struct cr_header *h = (const struct cr_header *)base;
-	int found = 0;
+	unsigned found = 0;
 
 	for (int k = 0; found < n && k < 1000000; k++) {
 		char id[16];
@@ -62,7 +62,10 @@ static uint32_t pb_max_probe(connreg_t *r)
 	return st.max_probe;
 }
 
-/* Fill bucket 0 and one more, so the bound rises; then free a home slot. */
+/* Ids 0..D-1 fill bucket 0; id D is displaced one bucket on; id D+1 is spare. */
+#define D CR_BUCKET_SLOTS
+
+/* Fill bucket 0 and one more, so the bound rises. */
 static connreg_t *pb_setup(char *name, char ids[][16])
 {
 	connreg_config_t cfg = t_cfg(14, 16, 4);
@@ -70,47 +73,58 @@ static connreg_t *pb_setup(char *name, char ids[][16])
 
 	t_name(name, "probe");
 	cr_assert_eq(connreg_create(name, &cfg, &r), 0);
-	pb_ids_at_home0(name, ids, 9);
+	pb_ids_at_home0(name, ids, D + 2);
 	cr_assert_eq(pb_max_probe(r), 1);
-	for (int k = 0; k < 8; k++)
+	for (unsigned k = 0; k <= D; k++)
 		cr_assert_eq(connreg_register(r, ids[k], strlen(ids[k]), (uint64_t)k), 0);
-	/* Bucket 0 holds 7 slots: the 8th id had to go one bucket further. */
+	/* Bucket 0 holds D records: the last id had to go one bucket further. */
 	cr_assert_eq(pb_max_probe(r), 2);
 	return r;
 }
 
+/*
+ * Free a home position for the spare id: remove id 0. Its position is
+ * reusable only after a grace period, so the spare's first insert lands
+ * further out (and runs one); removed and inserted again, it lands at home.
+ */
+static void pb_spare_at_home(connreg_t *r, char ids[][16])
+{
+	cr_assert_eq(connreg_unregister(r, ids[0], strlen(ids[0])), 0);
+	cr_assert_eq(connreg_register(r, ids[D + 1], strlen(ids[D + 1]), D + 1), 0);
+	cr_assert_eq(connreg_unregister(r, ids[D + 1], strlen(ids[D + 1])), 0);
+	cr_assert_eq(connreg_register(r, ids[D + 1], strlen(ids[D + 1]), D + 1), 0);
+}
+
 Test(probe, bound_falls_back_when_the_displaced_id_is_gone)
 {
-	char name[T_NAME_BUF], ids[9][16];
+	char name[T_NAME_BUF], ids[D + 2][16];
 	connreg_t *r = pb_setup(name, ids);
 	uint64_t v;
 
-	cr_assert_eq(connreg_unregister(r, ids[7], strlen(ids[7])), 0);	/* the displaced one */
+	cr_assert_eq(connreg_unregister(r, ids[D], strlen(ids[D])), 0);	/* the displaced one */
 	cr_assert_eq(pb_max_probe(r), 2, "removals do not touch the bound");
-	cr_assert_eq(connreg_unregister(r, ids[0], strlen(ids[0])), 0);	/* frees a home slot */
-	cr_assert_eq(connreg_register(r, ids[8], strlen(ids[8]), 8), 0);	/* lands at home */
+	pb_spare_at_home(r, ids);
 	cr_assert_eq(pb_max_probe(r), 1, "the bound did not fall back");
-	for (int k = 1; k < 7; k++) {
+	for (unsigned k = 1; k < D; k++) {
 		cr_assert_eq(connreg_get_transport(r, ids[k], strlen(ids[k]), &v), 0);
 		cr_assert_eq(v, (uint64_t)k);
 	}
-	cr_assert_eq(connreg_get_transport(r, ids[8], strlen(ids[8]), &v), 0);
+	cr_assert_eq(connreg_get_transport(r, ids[D + 1], strlen(ids[D + 1]), &v), 0);
 	cr_assert_eq(connreg_check(r, NULL, NULL), 0);
 	connreg_close(r);
 }
 
 Test(probe, bound_stays_while_a_displaced_id_is_live)
 {
-	char name[T_NAME_BUF], ids[9][16];
+	char name[T_NAME_BUF], ids[D + 2][16];
 	connreg_t *r = pb_setup(name, ids);
 	uint64_t v;
 
-	cr_assert_eq(connreg_unregister(r, ids[0], strlen(ids[0])), 0);	/* frees a home slot */
-	cr_assert_eq(connreg_register(r, ids[8], strlen(ids[8]), 8), 0);	/* lands at home */
-	/* ids[7] still sits one bucket past its home: the bound must cover it. */
+	pb_spare_at_home(r, ids);
+	/* id D still sits one bucket past its home: the bound must cover it. */
 	cr_assert_eq(pb_max_probe(r), 2);
-	cr_assert_eq(connreg_get_transport(r, ids[7], strlen(ids[7]), &v), 0);
-	cr_assert_eq(v, 7u);
+	cr_assert_eq(connreg_get_transport(r, ids[D], strlen(ids[D]), &v), 0);
+	cr_assert_eq(v, (uint64_t)D);
 	cr_assert_eq(connreg_check(r, NULL, NULL), 0);
 	connreg_close(r);
 }
