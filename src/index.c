@@ -8,6 +8,11 @@
 #include "index.h"
 #include "fault.h"
 
+uint64_t cr_hash_long(const struct connreg_handle *reg, const void *id, size_t len)
+{
+	return XXH3_64bits_withSecret(id, len, reg->secret, CR_SECRET_SIZE);
+}
+
 uint32_t cr_rec_key(const struct connreg_handle *reg, uint32_t pos, uint32_t meta, uint8_t *key)
 {
 	const struct cr_rec *r = cr_rec_at(reg, pos);

@@ -21,10 +21,28 @@
 
 #include "handle.h"
 
-/* Keyed hash: a per-segment random secret, so crafted ids cannot collide on purpose. */
-static inline uint64_t cr_hash(const struct connreg_handle *reg, const void *id, size_t len)
+/* XXH3 of an id longer than 16 bytes: out of line, so lookups of short ids stay small. */
+uint64_t cr_hash_long(const struct connreg_handle *reg, const void *id, size_t len);
+
+/*
+ * Keyed hash: a per-segment random secret, so crafted ids cannot collide
+ * on purpose. Ids of up to 16 bytes are hashed inline: the compiler keeps
+ * only XXH3's short-input code here (len is known to be <= 16).
+ */
+static inline __attribute__((always_inline, flatten)) uint64_t
+cr_hash_short(const uint8_t *secret, const void *id, size_t len)
 {
-	return XXH3_64bits_withSecret(id, len, reg->secret, CR_SECRET_SIZE);
+	if (len > CR_KEY_INLINE)
+		__builtin_unreachable();	/* lets the compiler drop XXH3's longer-input code */
+	return XXH3_64bits_withSecret(id, len, secret, CR_SECRET_SIZE);
+}
+
+static inline __attribute__((always_inline)) uint64_t
+cr_hash(const struct connreg_handle *reg, const void *id, size_t len)
+{
+	if (caa_likely(len <= CR_KEY_INLINE))
+		return cr_hash_short(reg->secret, id, len);
+	return cr_hash_long(reg, id, len);
 }
 
 static inline uint32_t cr_home(const struct connreg_handle *reg, uint64_t h)
@@ -72,7 +90,8 @@ static inline uint32_t cr_bound(const struct connreg_handle *reg, uint32_t home)
  * compared with two overlapping loads per side, inside [0, len) of both
  * buffers; longer ids go to memcmp.
  */
-static inline bool cr_key_eq(const uint8_t *a, const uint8_t *b, uint32_t len)
+static inline __attribute__((always_inline)) bool
+cr_key_eq(const uint8_t *a, const uint8_t *b, uint32_t len)
 {
 	uint64_t x0, x1, y0, y1;
 	uint32_t u0, u1, v0, v1;
@@ -105,8 +124,9 @@ static inline bool cr_key_eq(const uint8_t *a, const uint8_t *b, uint32_t len)
  * to 16 bytes compare in the line; longer ones compare their first 16
  * bytes there, then the rest in the side entry.
  */
-static inline bool cr_rec_eq(const struct connreg_handle *reg, uint32_t pos,
-			     const struct cr_rec *r, const uint8_t *id, uint32_t len)
+static inline __attribute__((always_inline)) bool
+cr_rec_eq(const struct connreg_handle *reg, uint32_t pos, const struct cr_rec *r, const uint8_t *id,
+	  uint32_t len)
 {
 	if (caa_likely(len <= CR_KEY_INLINE))
 		return cr_key_eq(r->key, id, len);
@@ -118,57 +138,122 @@ static inline bool cr_rec_eq(const struct connreg_handle *reg, uint32_t pos,
 }
 
 struct cr_hit {
+	const struct cr_rec *rec;	/* the record, in its bucket's line */
 	uint32_t pos;		/* bucket * CR_BUCKET_SLOTS + record */
 	uint32_t meta;		/* the LIVE meta word seen there */
 };
 
+enum cr_scan { CR_SCAN_FOUND, CR_SCAN_END, CR_SCAN_ON };
+
 /*
- * Find the live record that holds id. Call inside a read-side section: the
- * record's key stays unchanged until the section ends (INV-2, INV-3); the
- * probe reads every record the id can be in (INV-4).
+ * Look for id in bucket b: both meta words are loaded, and the record
+ * whose word equals `want` is compared, with no branch on which of the two
+ * it is (that branch would go the wrong way half the time). Found; the
+ * end of the probe (an EMPTY record); or on to the next bucket.
  */
+static inline __attribute__((always_inline)) enum cr_scan
+cr_bucket_scan(const struct connreg_handle *reg, uint32_t b, uint32_t want, const void *id,
+	       uint32_t len, struct cr_hit *hit)
+{
+	const struct cr_bucket *bk = &reg->index[b];
+	/* ORD-5(r): acquire pairs with the publishing store: the record is filled. */
+	uint32_t m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
+	/* ORD-5(r): as above, for the second record. */
+	uint32_t m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);
+	uint32_t i = m0 != want;	/* the candidate: record 0 if its word matches */
+	/*
+	 * The candidate's word, selected without a branch: whether the id
+	 * sits in record 0 or 1 is a coin toss, and a branch on it would be
+	 * mispredicted half the time. The empty asm hides how i was made, or
+	 * the compiler turns the select back into "if (m0 == want)".
+	 */
+	__asm__("" : "+r"(i));
+	uint32_t mask = 0u - i;
+	uint32_t mi = (m1 & mask) | (m0 & ~mask);
+
+	_Static_assert(CR_BUCKET_SLOTS == 2, "the scan reads two records");
+	if (mi == want) {
+		bool eq = cr_rec_eq(reg, b * 2 + i, &bk->rec[i], id, len);
+
+		if (caa_unlikely(!eq) && i == 0 && m1 == want) {
+			/* both words match (a tag collision) and record 0 was not it */
+			i = 1;
+			eq = cr_rec_eq(reg, b * 2 + 1, &bk->rec[1], id, len);
+		}
+		if (caa_likely(eq)) {
+			hit->rec = &bk->rec[i];
+			hit->pos = b * 2 + i;
+			hit->meta = want;
+			return CR_SCAN_FOUND;
+		}
+	}
+	/*
+	 * Records never return to EMPTY: an EMPTY one ends the probe. The
+	 * 64-bit product of the two words is zero exactly when one of them is
+	 * (no overflow): one branch, not two.
+	 */
+	return (uint64_t)m0 * m1 == 0 ? CR_SCAN_END : CR_SCAN_ON;
+}
+
+/*
+ * Find the live record that holds id, of hash h and home bucket home. Call
+ * inside a read-side section: the record's key stays unchanged until the
+ * section ends (INV-2, INV-3); the probe reads every record the id can be
+ * in (INV-4). The home bucket first, with no bound read: a hit there (the
+ * common case) or an EMPTY record ends it.
+ */
+static inline __attribute__((always_inline)) bool
+cr_index_find_at(const struct connreg_handle *reg, const void *id, uint32_t len, uint64_t h,
+		 uint32_t home, struct cr_hit *hit)
+{
+	uint32_t want = cr_meta_live(cr_lenc(len), cr_tag(h));
+	enum cr_scan r = cr_bucket_scan(reg, home, want, id, len, hit);
+
+	if (caa_likely(r != CR_SCAN_ON))
+		return r == CR_SCAN_FOUND;
+	uint32_t bound = cr_bound(reg, home), b = home;
+
+	for (uint32_t d = 1; d <= bound; d++) {
+		b = b + 1 == reg->n_buckets ? 0 : b + 1;
+		r = cr_bucket_scan(reg, b, want, id, len, hit);
+		if (r != CR_SCAN_ON)
+			return r == CR_SCAN_FOUND;
+	}
+	return false;
+}
+
 static inline bool cr_index_find(const struct connreg_handle *reg, const void *id, uint32_t len,
 				 uint64_t h, struct cr_hit *hit)
 {
-	uint32_t b = cr_home(reg, h);
-	uint32_t want = cr_meta_live(cr_lenc(len), cr_tag(h));
-	struct cr_bucket *bk = &reg->index[b];
-	uint32_t bound = cr_bound(reg, b);
-
-	for (uint32_t d = 0;; d++) {
-		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			/* ORD-5(r): acquire pairs with the publishing store: the record is filled. */
-			uint32_t m = atomic_load_explicit(&bk->meta[i], memory_order_acquire);
-
-			if (m == want && cr_rec_eq(reg, b * CR_BUCKET_SLOTS + i, &bk->rec[i], id, len)) {
-				hit->pos = b * CR_BUCKET_SLOTS + i;
-				hit->meta = m;
-				return true;
-			}
-			if (m == CR_META_EMPTY)
-				return false;	/* records never return to EMPTY: the probe ends */
-		}
-		if (d == bound)
-			return false;
-		b = b + 1 == reg->n_buckets ? 0 : b + 1;
-		bk = &reg->index[b];
-	}
+	return cr_index_find_at(reg, id, len, h, cr_home(reg, h), hit);
 }
 
 /* The transport of a record found inside the current section. */
-static inline uint64_t cr_rec_transport(const struct connreg_handle *reg, uint32_t pos)
+static inline uint64_t cr_hit_transport(const struct cr_hit *hit)
 {
 	/*
 	 * ORD-19(r): acquire pairs with the store of an in-place update (the
 	 * publishing store carries the first value, ORD-5).
 	 */
-	return atomic_load_explicit(&cr_rec_at(reg, pos)->transport, memory_order_acquire);
+	return atomic_load_explicit(&hit->rec->transport, memory_order_acquire);
+}
+
+static inline uint64_t cr_rec_transport(const struct connreg_handle *reg, uint32_t pos)
+{
+	struct cr_hit hit = { cr_rec_at(reg, pos), pos, 0 };
+
+	return cr_hit_transport(&hit);
 }
 
 /* Prefetch the home bucket while the caller does other work. */
 static inline void cr_index_prefetch(const struct connreg_handle *reg, uint64_t h)
 {
 	__builtin_prefetch(&reg->index[cr_home(reg, h)]);
+}
+
+static inline void cr_bucket_prefetch(const struct connreg_handle *reg, uint32_t b)
+{
+	__builtin_prefetch(&reg->index[b]);
 }
 
 /*

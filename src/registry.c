@@ -36,24 +36,31 @@ static inline int cr_check_id(const struct connreg_handle *reg, const void *id, 
 	return 0;
 }
 
+/*
+ * flatten: XXH3's short-input code is inlined here too (its public entry
+ * point is not); the slow paths (thread attach, long ids) stay calls.
+ */
 __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len,
 						   uint64_t *transport)
 {
 	struct cr_thread *t;
 	struct cr_hit hit;
 	uint64_t h;
-	int rc = cr_check_id(reg, id, id_len);
+	uint32_t home;
+	int rc;
 
-	if (caa_unlikely(rc || !transport))
-		return rc ? rc : -EINVAL;
+	/* One unsigned compare rejects both an empty id and one past key_max. */
+	if (caa_unlikely(!reg || !id || !transport || id_len - 1 >= reg->key_max))
+		return !reg || !transport ? -EINVAL : cr_check_id(reg, id, id_len);
 	rc = cr_thread_get(reg, &t);
 	if (caa_unlikely(rc))
 		return rc;
 	h = cr_hash(reg, id, id_len);
-	cr_index_prefetch(reg, h);
+	home = cr_home(reg, h);
+	cr_bucket_prefetch(reg, home);
 	cr_read_lock(reg, t->slot);
-	if (cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
-		*transport = cr_rec_transport(reg, hit.pos);
+	if (cr_index_find_at(reg, id, (uint32_t)id_len, h, home, &hit)) {
+		*transport = cr_hit_transport(&hit);
 		rc = 0;
 	} else {
 		rc = -ENOENT;
@@ -61,7 +68,6 @@ __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *i
 	cr_read_unlock(t->slot);
 	return rc;
 }
-
 
 /* A transport's pid identity (CONNREG_TRANSPORT_IS_PID), worked out before any lock. */
 struct cr_pid_ident {

@@ -244,7 +244,7 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 			 */
 			if (c->len == 0 || pid == 0 || pid != (uint32_t)c->transport || ns == 0 || ns != my_ns)
 				continue;
-			c->hit = (struct cr_hit){ pos, m };
+			c->hit = (struct cr_hit){ cr_rec_at(reg, pos), pos, m };
 			cnt++;
 		}
 		cr_read_unlock(t->slot);
