@@ -39,12 +39,13 @@
  *                  magic, layout version or signature, truncated, a header
  *                  field inconsistent with the segment's size, or its creator
  *                  never finished initialising it within the open timeout);
- *                  connreg_register: an insert lock in the segment is
+ *                  a writer: an id's stripe lock in the segment is
  *                  unrecoverable (the segment was corrupted after open)
- *   -EAGAIN        a writer found no free entry and no grace period could
- *                  complete within CONNREG_RECLAIM_WAIT_MS (a reader is stopped
- *                  inside a lookup), or waited that long for an insert lock
- *                  held by a stopped process, or (a thread's first call
+ *   -EAGAIN        an insert found no reusable record position and no grace
+ *                  period could complete within CONNREG_RECLAIM_WAIT_MS (a
+ *                  reader is stopped inside a lookup), or a writer waited that
+ *                  long for an id's stripe lock held by a stopped process, or
+ *                  (a thread's first call
  *                  through a handle) every reader slot or liveness token is
  *                  taken
  *   -ECHILD        the handle was opened by the parent of a fork()
@@ -345,14 +346,14 @@ typedef struct connreg_stats {
 	uint32_t layout_version;
 	uint64_t capacity;     /* configured live-id limit */
 	uint64_t live;         /* live ids */
-	uint64_t free;         /* entries ready for use */
-	uint64_t retired;      /* entries waiting for (or past) a grace period */
-	uint64_t tombstones;   /* index slots freed by unregister, reusable */
+	uint64_t free;         /* record positions never used, or given back unused */
+	uint64_t retired;      /* positions removed, waiting for (or past) a grace period */
+	uint64_t tombstones;   /* records tombed by unregister (or passed over by an insert) */
 	uint64_t epoch;        /* current grace-period epoch */
-	uint64_t safe_epoch;   /* entries retired before this epoch are reusable */
+	uint64_t safe_epoch;   /* positions retired before this epoch are reusable */
 	uint32_t readers;      /* reader slots claimed by threads */
 	uint32_t max_probe;    /* most buckets any lookup may visit */
-	uint64_t entries;      /* entry pool size (capacity + slack) */
+	uint64_t entries;      /* record positions: 2 * capacity (two per bucket line) */
 	uint64_t buckets;      /* index buckets (7 slots each) */
 	uint64_t segment_size; /* bytes */
 	uint32_t key_max;

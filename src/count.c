@@ -66,7 +66,7 @@ void cr_count_abort(struct cr_thread *t)
 static bool cr_someone_unlinking(struct connreg_handle *reg, uint32_t e, uint32_t hwm)
 {
 	for (uint32_t i = 0; i < hwm; i++)
-		/* ORD-8(r): acquire pairs with the release clear in cr_retire_unlinked. */
+		/* ORD-8(r): acquire pairs with the release clear in cr_remove_at. */
 		if (atomic_load_explicit(&reg->rslots[i].w_old, memory_order_acquire) == e)
 			return true;
 	return false;

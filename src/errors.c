@@ -30,8 +30,8 @@ const char *connreg_strerror(int err)
 		return "EPROTO: segment is not a valid connreg registry (bad magic, version, "
 		       "layout or size, or never finished initialising)";
 	case -EAGAIN:
-		return "EAGAIN: no free entry or reader slot; a stopped reader may be holding "
-		       "back reclamation";
+		return "EAGAIN: no reusable record position, reader slot or stripe lock; a stopped "
+		       "reader or writer may be holding it";
 	case -ECHILD:
 		return "ECHILD: handle opened before fork(); the child must open its own";
 	case -ENOMEM:

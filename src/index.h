@@ -110,11 +110,12 @@ cr_key_eq(const uint8_t *a, const uint8_t *b, uint32_t len)
 		memcpy(&v1, b + len - 4, 4);
 		return ((u0 ^ v0) | (u1 ^ v1)) == 0;
 	}
-	if (len < 4) {
-		for (uint32_t i = 0; i < len; i++)
-			if (a[i] != b[i])
-				return false;
-		return true;
+	if (len >= 1 && len < 4) {
+		/* first, middle and last byte cover 1..3 bytes (XXH3's trick): no loop */
+		uint32_t x = (uint32_t)a[0] | (uint32_t)a[len >> 1] << 8 | (uint32_t)a[len - 1] << 16;
+		uint32_t y = (uint32_t)b[0] | (uint32_t)b[len >> 1] << 8 | (uint32_t)b[len - 1] << 16;
+
+		return x == y;
 	}
 	return memcmp(a, b, len) == 0;
 }

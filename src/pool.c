@@ -1,9 +1,9 @@
 /*
- * pool.c: entry state transitions: free, mark live, retire, and the
- * settlement of a dead thread's entries (see pool.h; allocation, which
- * may wait for grace periods, is in alloc.c). Every transition is one
- * store or CAS on the entry's state word (INV-6); a published entry is not
- * written again until it is claimed anew (INV-2).
+ * pool.c: position state transitions: free, mark live, retire, and the
+ * settlement of a dead thread's positions (see pool.h; claiming, in probe
+ * order, is cr_index_claim in index.c). Every transition is one store or
+ * CAS on the position's state word (INV-6); a published record's key is
+ * not written again until its position is claimed anew (INV-2).
  */
 #include "index.h"
 #include "pool.h"

@@ -1,7 +1,8 @@
 /*
- * pool.h: entry state transitions. Each entry's state word (layout.h,
- * CR_ST_*) is the single authority on who may touch it; there is no free
- * list to lose when a process dies. Allocation is in alloc.h.
+ * pool.h: position state transitions ("entries": a position is the
+ * storage of one record, layout.h). Each position's state word (CR_ST_*)
+ * is the single authority on who may fill it; there is no free list to
+ * lose when a process dies. Claiming is cr_index_claim (index.h).
  */
 #ifndef CONNREG_POOL_H
 #define CONNREG_POOL_H

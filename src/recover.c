@@ -9,26 +9,26 @@
  * generation, ledger settlement recomputed from the index.
  *
  * The writer protocol that makes this possible (registry.c), in order:
- *   notify note  slot.notify = 1 + home           (before any publishing CAS)
- *   ledger       slot.ledger = delta, pending op   (before the CAS it announces)
- *   unlink note  slot.w_old  = entry being unlinked (before the CAS)
- *   the CAS      one index slot: publish, replace, or tomb
- *   retire       the unlinked entry -> RETIRED(epoch), then w_old cleared
+ *   notify note  slot.notify = 1 + home           (before any change)
+ *   insert       claim position p (state OWNED(s)), fill it, ledger +1
+ *                pending insert p, publish: one store of p's LIVE meta
+ *   update       one store of the transport in place (stripe lock held)
+ *   removal      ledger -1 pending removal p, slot.w_old = p, tomb CAS on
+ *                p's meta, p -> RETIRED(epoch), w_old cleared
  *   ledger       pending none
  *   notify       waiters woken, then slot.notify = 0
  *
  * Death table: died after ... -> left behind -> what recovery does
- *   claiming an entry / filling it      entry OWNED(s), unreachable   -> retired
- *   noting w_old (replace)              new entry OWNED(s), old live  -> new retired
- *   the replacing CAS                   new OWNED(s) reachable; old in
- *                                       w_old, unreachable             -> new LIVE, old retired
- *   marking the new entry LIVE          old in w_old                  -> old retired
- *   retiring the old entry              w_old still set               -> nothing (not LIVE)
- *   ledger +1 pending insert            insert not landed             -> ledger -1, entry retired
- *   the insert CAS                      insert landed                 -> ledger keeps +1, entry LIVE
- *   ledger -1 pending removal at p      p still live                  -> ledger +1 (not landed)
- *   the tomb CAS                        p = slot.tomb                 -> ledger keeps -1, entry retired
- *   any publishing CAS, before notify   waiters asleep                -> home bucket woken
+ *   claiming / filling position p       p OWNED(s), not LIVE          -> retired
+ *   ledger +1 pending insert p          insert not landed             -> ledger -1, p retired
+ *   the publishing store                insert landed                 -> ledger keeps +1, p LIVE
+ *   an update's transport store         the update landed             -> nothing (pid identity
+ *                                                                        "unknown" until rewritten)
+ *   ledger -1 pending removal at p      p still LIVE                  -> ledger +1 (not landed)
+ *   noting w_old                        same                          -> same
+ *   the tomb CAS                        p = TOMB(s), in w_old         -> ledger keeps -1, p retired
+ *   retiring p                          w_old still set               -> nothing (not LIVE)
+ *   any change, before notify           waiters asleep                -> home bucket woken
  *   holding a stripe lock               EOWNERDEAD for the next locker -> made consistent
  *   inside a lookup                     slot epoch pinned             -> epoch cleared
  *   recovering another slot             that slot's lock owner-dead   -> recovered again
@@ -43,12 +43,12 @@
 #include "fault.h"
 
 /*
- * The entry a dead slot was unlinking (its w_old). It was reachable when
+ * The position a dead slot was removing (its w_old). It was LIVE when
  * noted, inside the dead thread's read-side section, whose epoch still
- * pins it: it cannot have been recycled. If it is unreachable now, it was
- * unlinked (by the dead thread or by someone else) and must be retired,
- * whether its publisher already marked it LIVE or still holds it OWNED
- * (then that publisher's mark-live CAS fails, as after any retire).
+ * pins it: it cannot have been claimed again. If it is not LIVE now, it was
+ * tombed (by the dead thread or by someone else) and must be retired,
+ * whether its inserter already marked it LIVE or still holds it OWNED
+ * (then that inserter's mark-live CAS fails, as after any retire).
  */
 static void cr_recover_unlinking(struct connreg_handle *reg, uint32_t old)
 {
@@ -89,7 +89,7 @@ void cr_slot_recover(struct connreg_handle *reg, uint32_t i)
 	CR_FAULT();
 	cr_recover_notify(reg, note);
 	/*
-	 * ORD-8(w): release, as in cr_retire_unlinked: a settler that no
+	 * ORD-8(w): release, as in cr_remove_at: a settler that no
 	 * longer sees this note also sees the retire above.
 	 */
 	atomic_store_explicit(&s->w_old, CR_IDX_NONE, memory_order_release);

@@ -37,21 +37,23 @@ static inline int cr_check_id(const struct connreg_handle *reg, const void *id, 
 }
 
 /*
- * flatten: XXH3's short-input code is inlined here too (its public entry
- * point is not); the slow paths (thread attach, long ids) stay calls.
+ * Every lookup the fast path below does not take: bad arguments, ids
+ * longer than 16 bytes, a thread's first call (or a fork child's), a
+ * process without membarrier, a probe past the home bucket. flatten:
+ * XXH3's short-input code is inlined here too (its public entry point is
+ * not); the true slow paths (thread attach, long ids) stay calls.
  */
-__attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len,
-						   uint64_t *transport)
+static __attribute__((noinline, flatten)) int cr_get_slow(connreg_t *reg, const void *id,
+							  size_t id_len, uint64_t *transport)
 {
 	struct cr_thread *t;
 	struct cr_hit hit;
 	uint64_t h;
 	uint32_t home;
-	int rc;
+	int rc = cr_check_id(reg, id, id_len);
 
-	/* One unsigned compare rejects both an empty id and one past key_max. */
-	if (caa_unlikely(!reg || !id || !transport || id_len - 1 >= reg->key_max))
-		return !reg || !transport ? -EINVAL : cr_check_id(reg, id, id_len);
+	if (caa_unlikely(rc || !transport))
+		return rc ? rc : -EINVAL;
 	rc = cr_thread_get(reg, &t);
 	if (caa_unlikely(rc))
 		return rc;
@@ -67,6 +69,58 @@ __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *i
 	}
 	cr_read_unlock(t->slot);
 	return rc;
+}
+
+/*
+ * The common lookup, kept free of calls so that it needs no stack frame:
+ * an id of up to 16 bytes, this thread's record for reg in the cache
+ * (a fork child's cache is emptied by the atfork handler, so the fork
+ * check of cr_thread_get is the slow path's), a membarrier process, and a
+ * home bucket, or the one after it, that settles it (the id there, or an
+ * EMPTY record; at the same bound, as cr_index_find_at). Anything
+ * else goes to cr_get_slow, which does the whole lookup again; the same
+ * steps, so the same answer.
+ */
+__attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len,
+						   uint64_t *transport)
+{
+	struct cr_hit hit;
+	struct cr_rslot *slot;
+	enum cr_scan r;
+	uint64_t h;
+	uint32_t home, want;
+
+	/* One unsigned compare rejects an empty id and one too long for this path. */
+	if (caa_unlikely(!reg || !id || !transport || id_len - 1 >= reg->fast_len_max ||
+			 cr_tls.handle_gen != reg->handle_gen || !reg->light))
+		return cr_get_slow(reg, id, id_len, transport);
+	if (id_len == 0 || id_len > CR_KEY_INLINE)
+		__builtin_unreachable();	/* 1 <= len <= fast_len_max <= 16: no long-id code here */
+	slot = cr_tls.thr->slot;
+	h = cr_hash_short(reg->secret, id, id_len);
+	home = cr_home(reg, h);
+	cr_bucket_prefetch(reg, home);
+	cr_read_lock(reg, slot);
+	want = cr_meta_live(cr_lenc((uint32_t)id_len), cr_tag(h));
+	r = cr_bucket_scan(reg, home, want, id, (uint32_t)id_len, &hit);
+	if (caa_unlikely(r == CR_SCAN_ON)) {
+		/* A full home: the bound says how far on; most displaced ids are one bucket on. */
+		uint32_t bound = cr_bound(reg, home);
+
+		if (bound == 0)
+			r = CR_SCAN_END;
+		else
+			r = cr_bucket_scan(reg, home + 1 == reg->n_buckets ? 0 : home + 1, want, id,
+					   (uint32_t)id_len, &hit);
+		if (r == CR_SCAN_ON && bound == 1)
+			r = CR_SCAN_END;
+	}
+	if (r == CR_SCAN_FOUND)
+		*transport = cr_hit_transport(&hit);
+	cr_read_unlock(slot);
+	if (caa_unlikely(r == CR_SCAN_ON))
+		return cr_get_slow(reg, id, id_len, transport);
+	return r == CR_SCAN_FOUND ? 0 : -ENOENT;
 }
 
 /* A transport's pid identity (CONNREG_TRANSPORT_IS_PID), worked out before any lock. */

@@ -132,6 +132,7 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 	reg->key_max = p->key_max;
 	reg->capacity = p->capacity;
 	reg->light = light;
+	reg->fast_len_max = p->key_max < CR_KEY_INLINE ? p->key_max : CR_KEY_INLINE;
 	reg->flags = ((struct cr_header *)base)->flags;
 	/* Relaxed (here and below): process-local counters; uniqueness only. */
 	reg->handle_gen = atomic_fetch_add_explicit(&cr_handle_gen_counter, 1,

@@ -75,7 +75,7 @@ static void cr_record_drop(struct cr_thread *t)
 	cr_record_let_go(t, !t->orphaned);
 	pthread_mutex_unlock(&reg->threads_mu);
 	if (cr_tls.thr == t)
-		cr_tls.reg = NULL;
+		cr_tls_forget();
 	free(t);
 	cr_handle_put(reg);
 }
@@ -126,7 +126,7 @@ static void cr_after_fork_child(void)
 	 * thread's exit touches the parent's slots.
 	 */
 	cr_mine = NULL;
-	cr_tls.reg = NULL;
+	cr_tls_forget();
 	pthread_setspecific(cr_exit_key, NULL);
 }
 
@@ -271,7 +271,7 @@ void cr_threads_close(struct connreg_handle *reg)
 			cr_mine_unlink(t);
 			cr_record_let_go(t, true);
 			if (cr_tls.thr == t)
-				cr_tls.reg = NULL;
+				cr_tls_forget();
 			free(t);
 			/* Relaxed: the user's reference, dropped below, keeps reg alive. */
 			atomic_fetch_sub_explicit(&reg->refs, 1, memory_order_relaxed);

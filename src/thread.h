@@ -27,6 +27,16 @@ struct cr_tls_cache {
 /* Initial-exec: one %fs-relative load, no __tls_get_addr, in the .so too. */
 extern __thread struct cr_tls_cache cr_tls __attribute__((tls_model("initial-exec")));
 
+/*
+ * Empty the cache (handle closed, record freed, fork child): handle_gen 0
+ * matches no handle (they count from 1), so the next call takes the slow path.
+ */
+static inline void cr_tls_forget(void)
+{
+	cr_tls.reg = NULL;
+	cr_tls.handle_gen = 0;
+}
+
 /* Per-process set-up: the fork handlers and the thread-exit key. */
 void cr_thread_process_init(void);
 

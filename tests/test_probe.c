@@ -128,3 +128,90 @@ Test(probe, bound_stays_while_a_displaced_id_is_live)
 	cr_assert_eq(connreg_check(r, NULL, NULL), 0);
 	connreg_close(r);
 }
+
+/*
+ * Two ids whose LIVE meta words are equal (same length, same 24-bit tag)
+ * and whose homes are equal sit side by side in one bucket: each lookup
+ * must still return its own id's transport, whichever record it is in (the
+ * scan compares the candidate's key, then the other record's), and a
+ * third id with the same word but other bytes must miss.
+ */
+struct pb_cand {
+	uint32_t tag;
+	uint32_t k;
+};
+
+static int pb_cand_cmp(const void *x, const void *y)
+{
+	const struct pb_cand *a = x, *b = y;
+
+	return a->tag < b->tag ? -1 : a->tag > b->tag ? 1 : (a->k > b->k) - (a->k < b->k);
+}
+
+/* Three 16-byte ids homed at bucket 0 with one 24-bit tag: sort candidates by tag. */
+static void pb_find_twins(const char *name, char out[3][17])
+{
+	enum { NCAND = 600000 };	/* three of 2^24 tags alike: ~120k needed */
+	int fd = shm_open(name, O_RDONLY, 0);
+	struct stat sb;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &sb), 0);
+	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	cr_assert_neq(base, MAP_FAILED);
+	const struct cr_header *h = (const struct cr_header *)base;
+	struct pb_cand *c = calloc(NCAND, sizeof(*c));
+	size_t n = 0;
+	int found = 0;
+
+	cr_assert_not_null(c);
+	for (uint32_t k = 1; n < NCAND; k++) {
+		char id[17];
+		snprintf(id, sizeof id, "twin-%011u", k);	/* 16 bytes */
+		uint64_t hv = XXH3_64bits_withSecret(id, 16, h->secret, CR_SECRET_SIZE);
+
+		if ((uint32_t)(((hv & 0xffffffffu) * h->geo.n_buckets) >> 32) == 0)
+			c[n++] = (struct pb_cand){ (uint32_t)(hv >> 40), k };
+	}
+	qsort(c, n, sizeof(*c), pb_cand_cmp);
+	for (size_t i = 0; i + 2 < n && !found; i++) {
+		if (c[i].tag == c[i + 2].tag) {
+			for (int j = 0; j < 3; j++)
+				snprintf(out[j], 17, "twin-%011u", c[i + (size_t)j].k);
+			found = 1;
+		}
+	}
+	free(c);
+	cr_assert(found, "no three ids with one tag among %zu candidates", n);
+	munmap(base, (size_t)sb.st_size);
+	close(fd);
+}
+
+Test(probe, ids_with_equal_meta_words_are_told_apart_by_key)
+{
+	char name[T_NAME_BUF], ids[3][17];
+	connreg_config_t cfg = t_cfg(2, 16, 4);	/* 2 buckets: one home in two */
+	connreg_t *r;
+	uint64_t v;
+
+	t_name(name, "twins");
+	cr_assert_eq(connreg_create(name, &cfg, &r), 0);
+	pb_find_twins(name, ids);
+	for (int order = 0; order < 2; order++) {
+		/* both orders: the wanted id in record 0, then in record 1 */
+		const char *a = ids[order], *b = ids[1 - order];
+
+		cr_assert_eq(connreg_register(r, a, 16, 100), 0);
+		cr_assert_eq(connreg_register(r, b, 16, 200), 0);
+		cr_assert_eq(connreg_get_transport(r, a, 16, &v), 0);
+		cr_assert_eq(v, 100u, "%s (registered first) got %" PRIu64, a, v);
+		cr_assert_eq(connreg_get_transport(r, b, 16, &v), 0);
+		cr_assert_eq(v, 200u, "%s (registered second) got %" PRIu64, b, v);
+		cr_assert_eq(connreg_get_transport(r, ids[2], 16, &v), -ENOENT,
+			     "an id with the same meta word but other bytes was found");
+		cr_assert_eq(connreg_check(r, NULL, NULL), 0);
+		cr_assert_eq(connreg_unregister(r, a, 16), 0);
+		cr_assert_eq(connreg_unregister(r, b, 16), 0);
+	}
+	connreg_close(r);
+}
