@@ -21,6 +21,8 @@ uint32_t cr_rec_key(const struct connreg_handle *reg, uint32_t pos, uint32_t met
 	if (lenc == 0 || lenc > CR_META_LENC_LONG)
 		return 0;
 	if (lenc <= CR_KEY_INLINE) {
+		if (lenc > reg->key_max)
+			return 0;	/* corrupt meta word: never copy past key_max */
 		memcpy(key, r->key, lenc);
 		return lenc;
 	}

@@ -1241,3 +1241,63 @@ Test(hostile, names_with_every_byte_value_and_shape)
 	}
 	free(big);
 }
+
+/* ------------------------------------------------------------------ */
+/* a LIVE meta word corrupted after open                               */
+/* ------------------------------------------------------------------ */
+
+static int h_len_within(const void *id, size_t len, uint64_t transport, void *arg)
+{
+	size_t *worst = arg;
+
+	(void)id;
+	(void)transport;
+	if (len > *worst)
+		*worst = len;
+	return 0;
+}
+
+/*
+ * A meta word whose length code exceeds key_max (found by fuzz_open: the
+ * walk copied 16 bytes into a key_max buffer) is a corrupt record: walks
+ * and checks skip or report it and never hand out an id longer than
+ * key_max.
+ */
+Test(hostile, live_record_with_a_length_past_key_max_is_skipped)
+{
+	char name[T_NAME_BUF];
+	connreg_config_t cfg = t_cfg(4, 3, 4);
+	connreg_t *r;
+	struct stat sb;
+	size_t worst = 0;
+	int patched = 0;
+
+	t_name(name, "h-lenc");
+	cr_assert_eq(connreg_create(name, &cfg, &r), 0);
+	cr_assert_eq(connreg_register(r, "abc", 3, 7), 0);
+	int fd = shm_open(name, O_RDWR, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &sb), 0);
+	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	cr_assert_neq(base, MAP_FAILED);
+	const struct cr_header *h = (const struct cr_header *)base;
+	struct cr_bucket *bk = (struct cr_bucket *)(base + h->geo.off_index);
+
+	for (uint32_t b = 0; b < h->geo.n_buckets; b++)
+		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
+			uint32_t m = atomic_load(&bk[b].meta[i]);
+
+			if (cr_meta_is_live(m)) {
+				atomic_store(&bk[b].meta[i], cr_meta_live(16, m));
+				patched++;
+			}
+		}
+	munmap(base, (size_t)sb.st_size);
+	cr_assert_eq(patched, 1);
+	cr_assert_eq(connreg_foreach(r, h_len_within, &worst), 0);
+	cr_assert_leq(worst, 3u, "foreach handed out an id of %zu bytes (key_max 3)", worst);
+	cr_assert_gt(connreg_check(r, NULL, NULL), 0, "check did not report the corrupt record");
+	connreg_close(r);
+	connreg_unlink(name);
+}
