@@ -246,12 +246,7 @@ static inline uint64_t cr_rec_transport(const struct connreg_handle *reg, uint32
 	return cr_hit_transport(&hit);
 }
 
-/* Prefetch the home bucket while the caller does other work. */
-static inline void cr_index_prefetch(const struct connreg_handle *reg, uint64_t h)
-{
-	__builtin_prefetch(&reg->index[cr_home(reg, h)]);
-}
-
+/* Prefetch bucket b (a home) while the caller does other work. */
 static inline void cr_bucket_prefetch(const struct connreg_handle *reg, uint32_t b)
 {
 	__builtin_prefetch(&reg->index[b]);

@@ -29,18 +29,23 @@ static uint32_t pb_home(const uint8_t *secret, uint32_t n_buckets, const char *i
 	return (uint32_t)(((h & 0xffffffffu) * n_buckets) >> 32);
 }
 
+/* A copy of the registry's header: its secret and geometry, to compute homes and tags. */
+static void pb_header(const char *name, struct cr_header *h)
+{
+	int fd = shm_open(name, O_RDONLY, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, h, sizeof(*h), 0), (ssize_t)sizeof(*h));
+	close(fd);
+}
+
 /* n ids homed at bucket 0 of the registry `name`, written as "p-<k>". */
 static void pb_ids_at_home0(const char *name, char ids[][16], unsigned n)
 {
-	int fd = shm_open(name, O_RDONLY, 0);
-	struct stat sb;
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(fstat(fd, &sb), 0);
-	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	cr_assert_neq(base, MAP_FAILED);
-	const struct cr_header *h = (const struct cr_header *)base;
+	struct cr_header hdr, *h = &hdr;
 	unsigned found = 0;
+
+	pb_header(name, h);
 
 	for (int k = 0; found < n && k < 1000000; k++) {
 		char id[16];
@@ -50,8 +55,6 @@ static void pb_ids_at_home0(const char *name, char ids[][16], unsigned n)
 			memcpy(ids[found++], id, sizeof(id));
 	}
 	cr_assert_eq(found, n);
-	munmap(base, (size_t)sb.st_size);
-	close(fd);
 }
 
 static uint32_t pb_max_probe(connreg_t *r)
@@ -152,18 +155,12 @@ static int pb_cand_cmp(const void *x, const void *y)
 static void pb_find_twins(const char *name, char out[3][17])
 {
 	enum { NCAND = 600000 };	/* three of 2^24 tags alike: ~120k needed */
-	int fd = shm_open(name, O_RDONLY, 0);
-	struct stat sb;
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(fstat(fd, &sb), 0);
-	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	cr_assert_neq(base, MAP_FAILED);
-	const struct cr_header *h = (const struct cr_header *)base;
+	struct cr_header hdr, *h = &hdr;
 	struct pb_cand *c = calloc(NCAND, sizeof(*c));
 	size_t n = 0;
 	int found = 0;
 
+	pb_header(name, h);
 	cr_assert_not_null(c);
 	for (uint32_t k = 1; n < NCAND; k++) {
 		char id[17];
@@ -183,8 +180,6 @@ static void pb_find_twins(const char *name, char out[3][17])
 	}
 	free(c);
 	cr_assert(found, "no three ids with one tag among %zu candidates", n);
-	munmap(base, (size_t)sb.st_size);
-	close(fd);
 }
 
 Test(probe, ids_with_equal_meta_words_are_told_apart_by_key)
