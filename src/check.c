@@ -94,6 +94,14 @@ static void cr_check_rec(struct cr_checker *c, uint32_t b, unsigned i, uint32_t 
 		cr_problem(c, "bucket %u record %u: key length invalid (meta %#x)", b, i, m);
 		return;
 	}
+	const struct cr_rec *r = cr_rec_at(reg, pos);
+	for (uint32_t k = len; k < CR_KEY_INLINE; k++)
+		if (r->key[k] != 0) {
+			/* lookups compare 16 zero-padded bytes (cr_key_words): this id is unreachable */
+			cr_problem(c, "bucket %u record %u: inline key not zero past its %u bytes", b, i,
+				   len);
+			break;
+		}
 	uint64_t h = cr_hash(reg, key, len);
 	uint32_t home = cr_home(reg, h);
 	if (cr_meta_live(cr_lenc(len), cr_tag(h)) != m)

@@ -41,7 +41,7 @@ struct connreg_handle {
 	uint32_t entry_stride;
 	uint32_t n_entries;
 	uint32_t key_max;
-	uint32_t fast_len_max;		/* min(key_max, CR_KEY_INLINE): ids the fast lookup takes */
+	uint32_t fast_len_max;		/* ids the fast lookup takes: min(key_max, 16); 0 if !light */
 	bool light;			/* readers skip the fence: membarrier registered */
 	uint64_t handle_gen;		/* unique per handle in this process */
 	uint64_t fork_gen;		/* cr_fork_gen when opened */

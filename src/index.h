@@ -86,53 +86,68 @@ static inline uint32_t cr_bound(const struct connreg_handle *reg, uint32_t home)
 }
 
 /*
- * Key equality for the probe: ids up to 16 bytes (the common case) are
- * compared with two overlapping loads per side, inside [0, len) of both
- * buffers; longer ids go to memcmp.
+ * The first 16 bytes of an id as two words, zero past its end: exactly
+ * what its record holds inline (the inline key is stored zero-padded), so
+ * that a probe compares two words whatever the length, and the words are
+ * ready before the bucket's line arrives. Loads stay inside [0, len).
  */
-static inline __attribute__((always_inline)) bool
-cr_key_eq(const uint8_t *a, const uint8_t *b, uint32_t len)
+struct cr_kw {
+	uint64_t lo, hi;
+};
+
+static inline __attribute__((always_inline)) struct cr_kw
+cr_key_words(const uint8_t *id, uint32_t len)
 {
-	uint64_t x0, x1, y0, y1;
-	uint32_t u0, u1, v0, v1;
+	struct cr_kw w = { 0, 0 };
+	uint64_t x;
+	uint32_t u, v;
 
-	if (len >= 8 && len <= 16) {
-		memcpy(&x0, a, 8);
-		memcpy(&y0, b, 8);
-		memcpy(&x1, a + len - 8, 8);
-		memcpy(&y1, b + len - 8, 8);
-		return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+	if (len >= 8) {
+		memcpy(&w.lo, id, 8);
+		if (len >= 16) {
+			memcpy(&w.hi, id + 8, 8);
+		} else if (len > 8) {
+			/* bytes len-8 .. len-1, shifted down so byte 8 lands at bit 0 */
+			memcpy(&x, id + len - 8, 8);
+			w.hi = x >> (8 * (16 - len));
+		}
+	} else if (len >= 4) {
+		/* two overlapping 4-byte loads; the overlap holds equal bytes */
+		memcpy(&u, id, 4);
+		memcpy(&v, id + len - 4, 4);
+		w.lo = u | (uint64_t)v << (8 * (len - 4));
+	} else if (len >= 1) {
+		/* first, middle and last byte cover 1..3 bytes (XXH3's trick) */
+		w.lo = id[0] | (uint64_t)id[len >> 1] << (8 * (len >> 1)) |
+		       (uint64_t)id[len - 1] << (8 * (len - 1));
 	}
-	if (len >= 4 && len < 8) {
-		memcpy(&u0, a, 4);
-		memcpy(&v0, b, 4);
-		memcpy(&u1, a + len - 4, 4);
-		memcpy(&v1, b + len - 4, 4);
-		return ((u0 ^ v0) | (u1 ^ v1)) == 0;
-	}
-	if (len >= 1 && len < 4) {
-		/* first, middle and last byte cover 1..3 bytes (XXH3's trick): no loop */
-		uint32_t x = (uint32_t)a[0] | (uint32_t)a[len >> 1] << 8 | (uint32_t)a[len - 1] << 16;
-		uint32_t y = (uint32_t)b[0] | (uint32_t)b[len >> 1] << 8 | (uint32_t)b[len - 1] << 16;
+	return w;
+}
 
-		return x == y;
-	}
-	return memcmp(a, b, len) == 0;
+/* Does a record's inline key equal w? Plain loads: immutable while LIVE (INV-2). */
+static inline __attribute__((always_inline)) bool cr_rec_kw_eq(const struct cr_rec *r,
+							      struct cr_kw w)
+{
+	uint64_t lo, hi;
+
+	memcpy(&lo, r->key, 8);
+	memcpy(&hi, r->key + 8, 8);
+	return ((lo ^ w.lo) | (hi ^ w.hi)) == 0;
 }
 
 /*
- * Does LIVE record pos (whose meta matched len's code) hold id? Ids of up
- * to 16 bytes compare in the line; longer ones compare their first 16
- * bytes there, then the rest in the side entry.
+ * Does LIVE record pos (whose meta matched len's code) hold id (whose
+ * words are w)? Ids of up to 16 bytes compare in the line; longer ones
+ * compare their first 16 bytes there, then the rest in the side entry.
  */
 static inline __attribute__((always_inline)) bool
-cr_rec_eq(const struct connreg_handle *reg, uint32_t pos, const struct cr_rec *r, const uint8_t *id,
-	  uint32_t len)
+cr_rec_eq(const struct connreg_handle *reg, uint32_t pos, const struct cr_rec *r, struct cr_kw w,
+	  const uint8_t *id, uint32_t len)
 {
-	if (caa_likely(len <= CR_KEY_INLINE))
-		return cr_key_eq(r->key, id, len);
-	if (!cr_key_eq(r->key, id, CR_KEY_INLINE))
+	if (!cr_rec_kw_eq(r, w))
 		return false;
+	if (caa_likely(len <= CR_KEY_INLINE))
+		return true;
 	const struct cr_entry *e = cr_entry_at(reg, pos);
 
 	return e->key_len == len && memcmp(e->tail, id + CR_KEY_INLINE, len - CR_KEY_INLINE) == 0;
@@ -153,8 +168,8 @@ enum cr_scan { CR_SCAN_FOUND, CR_SCAN_END, CR_SCAN_ON };
  * end of the probe (an EMPTY record); or on to the next bucket.
  */
 static inline __attribute__((always_inline)) enum cr_scan
-cr_bucket_scan(const struct connreg_handle *reg, uint32_t b, uint32_t want, const void *id,
-	       uint32_t len, struct cr_hit *hit)
+cr_bucket_scan(const struct connreg_handle *reg, uint32_t b, uint32_t want, struct cr_kw w,
+	       const void *id, uint32_t len, struct cr_hit *hit)
 {
 	const struct cr_bucket *bk = &reg->index[b];
 	/* ORD-5(r): acquire pairs with the publishing store: the record is filled. */
@@ -174,12 +189,12 @@ cr_bucket_scan(const struct connreg_handle *reg, uint32_t b, uint32_t want, cons
 
 	_Static_assert(CR_BUCKET_SLOTS == 2, "the scan reads two records");
 	if (mi == want) {
-		bool eq = cr_rec_eq(reg, b * 2 + i, &bk->rec[i], id, len);
+		bool eq = cr_rec_eq(reg, b * 2 + i, &bk->rec[i], w, id, len);
 
 		if (caa_unlikely(!eq) && i == 0 && m1 == want) {
 			/* both words match (a tag collision) and record 0 was not it */
 			i = 1;
-			eq = cr_rec_eq(reg, b * 2 + 1, &bk->rec[1], id, len);
+			eq = cr_rec_eq(reg, b * 2 + 1, &bk->rec[1], w, id, len);
 		}
 		if (caa_likely(eq)) {
 			hit->rec = &bk->rec[i];
@@ -197,30 +212,53 @@ cr_bucket_scan(const struct connreg_handle *reg, uint32_t b, uint32_t want, cons
 }
 
 /*
- * Find the live record that holds id, of hash h and home bucket home. Call
- * inside a read-side section: the record's key stays unchanged until the
- * section ends (INV-2, INV-3); the probe reads every record the id can be
- * in (INV-4). The home bucket first, with no bound read: a hit there (the
- * common case) or an EMPTY record ends it.
+ * The probe past a full home bucket: the buckets after home, up to its
+ * bound (read only now: most probes end at home), for the id whose meta
+ * word is want and words w.
  */
 static inline __attribute__((always_inline)) bool
-cr_index_find_at(const struct connreg_handle *reg, const void *id, uint32_t len, uint64_t h,
-		 uint32_t home, struct cr_hit *hit)
+cr_index_find_on(const struct connreg_handle *reg, uint32_t want, struct cr_kw w, const void *id,
+		 uint32_t len, uint32_t home, struct cr_hit *hit)
 {
-	uint32_t want = cr_meta_live(cr_lenc(len), cr_tag(h));
-	enum cr_scan r = cr_bucket_scan(reg, home, want, id, len, hit);
-
-	if (caa_likely(r != CR_SCAN_ON))
-		return r == CR_SCAN_FOUND;
 	uint32_t bound = cr_bound(reg, home), b = home;
 
 	for (uint32_t d = 1; d <= bound; d++) {
+		enum cr_scan r;
+
 		b = b + 1 == reg->n_buckets ? 0 : b + 1;
-		r = cr_bucket_scan(reg, b, want, id, len, hit);
+		r = cr_bucket_scan(reg, b, want, w, id, len, hit);
 		if (r != CR_SCAN_ON)
 			return r == CR_SCAN_FOUND;
 	}
 	return false;
+}
+
+/*
+ * Find the live record of meta word want and words w (id and len: for the
+ * side entry of an id longer than 16 bytes; never read for a shorter one)
+ * from home bucket home. Call inside a read-side section: the record's key
+ * stays unchanged until the section ends (INV-2, INV-3); the probe reads
+ * every record the id can be in (INV-4). The home bucket first, with no
+ * bound read: a hit there (the common case) or an EMPTY record ends it.
+ */
+static inline __attribute__((always_inline)) bool
+cr_index_find_kw(const struct connreg_handle *reg, uint32_t want, struct cr_kw w, const void *id,
+		 uint32_t len, uint32_t home, struct cr_hit *hit)
+{
+	enum cr_scan r = cr_bucket_scan(reg, home, want, w, id, len, hit);
+
+	if (caa_likely(r != CR_SCAN_ON))
+		return r == CR_SCAN_FOUND;
+	return cr_index_find_on(reg, want, w, id, len, home, hit);
+}
+
+/* As cr_index_find_kw, for id of hash h. */
+static inline __attribute__((always_inline)) bool
+cr_index_find_at(const struct connreg_handle *reg, const void *id, uint32_t len, uint64_t h,
+		 uint32_t home, struct cr_hit *hit)
+{
+	return cr_index_find_kw(reg, cr_meta_live(cr_lenc(len), cr_tag(h)), cr_key_words(id, len),
+				id, len, home, hit);
 }
 
 static inline bool cr_index_find(const struct connreg_handle *reg, const void *id, uint32_t len,

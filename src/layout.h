@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define CR_MAGIC		0x314745524e4e4f43ull	/* "CONNREG1" little-endian */
-#define CR_LAYOUT_VERSION	3u
+#define CR_LAYOUT_VERSION	4u
 #define CR_READY		0x59444552u		/* "REDY": creator finished */
 #define CR_CACHELINE		64u
 #define CR_REGION_ALIGN		4096u
@@ -84,7 +84,10 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to b
 struct cr_rec {
 	/* The id's transport: set before the publishing store, then replaced in place. */
 	_Atomic uint64_t transport;
-	/* The first min(len, 16) bytes of the id; immutable while LIVE. */
+	/*
+	 * The first min(len, 16) bytes of the id, zero past them (layout 4), so
+	 * a probe compares two words whatever the length; immutable while LIVE.
+	 */
 	uint8_t key[CR_KEY_INLINE];
 };
 

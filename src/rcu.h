@@ -56,6 +56,21 @@ static inline void cr_read_lock(const struct connreg_handle *reg, struct cr_rslo
 	}
 }
 
+/*
+ * cr_read_lock for a process known to be light (the fast lookup checks
+ * reg->fast_len_max, which is 0 otherwise): no test, no fence.
+ */
+static inline void cr_read_lock_light(const struct connreg_handle *reg, struct cr_rslot *slot)
+{
+	/* ORD-1(r): as cr_read_lock; pairs with the seq_cst bump in cr_gp_poll. */
+	uint64_t e = atomic_load_explicit(&reg->hdr->epoch, memory_order_seq_cst);
+
+	/* ORD-2(w) (announce): as cr_read_lock; pairs with cr_gp_poll's acquire scan. */
+	atomic_store_explicit(&slot->epoch, e, memory_order_release);
+	/* ORD-2(w): the writer's membarrier orders store->load; only the compiler must not. */
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
 static inline void cr_read_unlock(struct cr_rslot *slot)
 {
 	/*

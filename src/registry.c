@@ -43,13 +43,19 @@ static inline int cr_check_id(const struct connreg_handle *reg, const void *id, 
  * XXH3's short-input code is inlined here too (its public entry point is
  * not); the true slow paths (thread attach, long ids) stay calls.
  */
+/*
+ * Every lookup the fast path below does not start: bad arguments, ids
+ * longer than 16 bytes, a thread's first call (or a fork child's), a
+ * process without membarrier. flatten: XXH3's short-input code is inlined
+ * here too (its public entry point is not); the true slow paths (thread
+ * attach, long ids) stay calls.
+ */
 static __attribute__((noinline, flatten)) int cr_get_slow(connreg_t *reg, const void *id,
 							  size_t id_len, uint64_t *transport)
 {
 	struct cr_thread *t;
 	struct cr_hit hit;
 	uint64_t h;
-	uint32_t home;
 	int rc = cr_check_id(reg, id, id_len);
 
 	if (caa_unlikely(rc || !transport))
@@ -58,10 +64,9 @@ static __attribute__((noinline, flatten)) int cr_get_slow(connreg_t *reg, const 
 	if (caa_unlikely(rc))
 		return rc;
 	h = cr_hash(reg, id, id_len);
-	home = cr_home(reg, h);
-	cr_bucket_prefetch(reg, home);
+	cr_bucket_prefetch(reg, cr_home(reg, h));
 	cr_read_lock(reg, t->slot);
-	if (cr_index_find_at(reg, id, (uint32_t)id_len, h, home, &hit)) {
+	if (cr_index_find_at(reg, id, (uint32_t)id_len, h, cr_home(reg, h), &hit)) {
 		*transport = cr_hit_transport(&hit);
 		rc = 0;
 	} else {
@@ -72,55 +77,135 @@ static __attribute__((noinline, flatten)) int cr_get_slow(connreg_t *reg, const 
 }
 
 /*
- * The common lookup, kept free of calls so that it needs no stack frame:
- * an id of up to 16 bytes, this thread's record for reg in the cache
- * (a fork child's cache is emptied by the atfork handler, so the fork
- * check of cr_thread_get is the slow path's), a membarrier process, and a
- * home bucket, or the one after it, that settles it (the id there, or an
- * EMPTY record; at the same bound, as cr_index_find_at). Anything
- * else goes to cr_get_slow, which does the whole lookup again; the same
- * steps, so the same answer.
+ * Where the fast path leaves off, still inside its read section: its
+ * home bucket bk was full and held no candidate (on: the probe goes on
+ * past it), or a tag matched and the key did not (the whole probe again
+ * from home). The id is short (at most 16 bytes): its meta word want and
+ * its words w say all about it. The handle and the slot are the cached
+ * ones the fast path checked (cr_tls), so that it need not keep them.
+ * The same steps as cr_get_slow, so the same answer.
  */
+static __attribute__((noinline, flatten)) int cr_get_on(const struct cr_bucket *bk, uint32_t want,
+							uint64_t lo, uint64_t hi,
+							uint64_t *transport, bool on)
+{
+	const struct connreg_handle *reg = cr_tls.reg;
+	struct cr_kw w = { lo, hi };
+	uint32_t home = (uint32_t)(bk - reg->index), len = cr_meta_lenc(want);
+	struct cr_hit hit;
+	bool found;
+
+	if (len == 0 || len > CR_KEY_INLINE)
+		__builtin_unreachable();	/* want is the fast path's: a short id */
+
+	if (caa_likely(on))
+		found = cr_index_find_on(reg, want, w, NULL, len, home, &hit);
+	else
+		found = cr_index_find_kw(reg, want, w, NULL, len, home, &hit);
+	if (found)
+		*transport = cr_hit_transport(&hit);
+	cr_read_unlock(cr_tls.slot);
+	return found ? 0 : -ENOENT;
+}
+
+/*
+ * The common lookup, free of calls so that it needs no stack frame, once
+ * the caller has checked its arguments and its thread cache: an id of
+ * lo_len..hi_len bytes (a sub-range of 1..16, so that each copy carries
+ * only its own length classes), this thread's record for reg in the cache
+ * (a fork child's cache is emptied by the atfork handler, so the fork
+ * check of cr_thread_get is the slow path's), a membarrier process
+ * (fast_len_max is 0 otherwise), and a home bucket that settles it: the
+ * id there, or an EMPTY record. Anything else is handed on, inside the
+ * section, to cr_get_on. What stays live is kept to what fits the
+ * call-clobbered registers: the handle and the id are not needed past
+ * the hash, the meta words are not kept past the match.
+ */
+static inline __attribute__((always_inline)) int
+cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, uint32_t lo_len,
+	    uint32_t hi_len)
+{
+	const struct cr_bucket *bk;
+	struct cr_rslot *slot;
+	struct cr_kw w;
+	uint32_t want, m0, m1, i;
+	uint64_t h;
+
+	if (id_len < lo_len || id_len > hi_len)
+		__builtin_unreachable();
+	w = cr_key_words(id, (uint32_t)id_len);
+	h = cr_hash_short(reg->secret, id, id_len);
+	bk = &reg->index[cr_home(reg, h)];
+	want = cr_meta_live(cr_lenc((uint32_t)id_len), cr_tag(h));
+	slot = cr_tls.slot;
+	cr_read_lock_light(reg, slot);
+	/* ORD-5(r): acquire pairs with the publishing store: the record is filled. */
+	m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
+	/* ORD-5(r): as above, for the second record. */
+	m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);
+	/* The candidate, chosen with no branch (see cr_bucket_scan). */
+	i = m0 != want;
+	__asm__("" : "+r"(i));
+	/*
+	 * Does either word match? The product is zero exactly when one
+	 * factor is (no overflow): one branch, and not one on which record.
+	 */
+	if (caa_likely((uint64_t)(m0 ^ want) * (m1 ^ want) == 0)) {
+		const struct cr_rec *r = &bk->rec[i];
+
+		if (caa_likely(cr_rec_kw_eq(r, w))) {
+			/* ORD-19(r): as cr_hit_transport. */
+			*transport = atomic_load_explicit(&r->transport, memory_order_acquire);
+			cr_read_unlock(slot);
+			return 0;
+		}
+		return cr_get_on(bk, want, w.lo, w.hi, transport, false);
+	}
+	/*
+	 * Is either record EMPTY? Loaded again, so that m0 and m1 need not
+	 * stay in registers: records never return to EMPTY, so one seen now
+	 * was EMPTY at the first load too, and the id was absent then.
+	 * ORD-5(r): as above (only EMPTY or not is used).
+	 */
+	m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
+	/* ORD-5(r): as above. */
+	m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);
+	if (caa_likely((uint64_t)m0 * m1 == 0)) {
+		/* An EMPTY record ends the probe (cr_bucket_scan). */
+		cr_read_unlock(slot);
+		return -ENOENT;
+	}
+	return cr_get_on(bk, want, w.lo, w.hi, transport, true);
+}
+
+/* Ids of 1..7 bytes: the fast path's copy for their length classes. */
+static __attribute__((noinline, flatten)) int cr_get_tiny(connreg_t *reg, const void *id,
+							  size_t id_len, uint64_t *transport)
+{
+	return cr_get_fast(reg, id, id_len, transport, 1, 7);
+}
+
 __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len,
 						   uint64_t *transport)
 {
-	struct cr_hit hit;
-	struct cr_rslot *slot;
-	enum cr_scan r;
-	uint64_t h;
-	uint32_t home, want;
-
-	/* One unsigned compare rejects an empty id and one too long for this path. */
-	if (caa_unlikely(!reg || !id || !transport || id_len - 1 >= reg->fast_len_max ||
-			 cr_tls.handle_gen != reg->handle_gen || !reg->light))
+	/* Each test apart (the empty asm keeps GCC from merging them): one fused compare-branch. */
+	if (caa_unlikely(!reg))
+		return -EINVAL;
+	__asm__("");
+	if (caa_unlikely(!id))
+		return -EINVAL;
+	__asm__("");
+	if (caa_unlikely(!transport))
+		return -EINVAL;
+	/* One unsigned compare rejects an empty id and one too long for the fast path. */
+	if (caa_unlikely(id_len - 1 >= reg->fast_len_max))
 		return cr_get_slow(reg, id, id_len, transport);
-	if (id_len == 0 || id_len > CR_KEY_INLINE)
-		__builtin_unreachable();	/* 1 <= len <= fast_len_max <= 16: no long-id code here */
-	slot = cr_tls.thr->slot;
-	h = cr_hash_short(reg->secret, id, id_len);
-	home = cr_home(reg, h);
-	cr_bucket_prefetch(reg, home);
-	cr_read_lock(reg, slot);
-	want = cr_meta_live(cr_lenc((uint32_t)id_len), cr_tag(h));
-	r = cr_bucket_scan(reg, home, want, id, (uint32_t)id_len, &hit);
-	if (caa_unlikely(r == CR_SCAN_ON)) {
-		/* A full home: the bound says how far on; most displaced ids are one bucket on. */
-		uint32_t bound = cr_bound(reg, home);
-
-		if (bound == 0)
-			r = CR_SCAN_END;
-		else
-			r = cr_bucket_scan(reg, home + 1 == reg->n_buckets ? 0 : home + 1, want, id,
-					   (uint32_t)id_len, &hit);
-		if (r == CR_SCAN_ON && bound == 1)
-			r = CR_SCAN_END;
-	}
-	if (r == CR_SCAN_FOUND)
-		*transport = cr_hit_transport(&hit);
-	cr_read_unlock(slot);
-	if (caa_unlikely(r == CR_SCAN_ON))
+	if (caa_unlikely(cr_tls.handle_gen != reg->handle_gen))
 		return cr_get_slow(reg, id, id_len, transport);
-	return r == CR_SCAN_FOUND ? 0 : -ENOENT;
+	/* 8..16 bytes (64-bit ids, binary UUIDs) here; shorter ids in their own copy. */
+	if (caa_unlikely(id_len < 8))
+		return cr_get_tiny(reg, id, id_len, transport);
+	return cr_get_fast(reg, id, id_len, transport, 8, CR_KEY_INLINE);
 }
 
 /* A transport's pid identity (CONNREG_TRANSPORT_IS_PID), worked out before any lock. */
@@ -179,10 +264,14 @@ static void cr_rec_fill(struct connreg_handle *reg, uint32_t pos, const void *id
 			uint64_t transport, const struct cr_pid_ident *pi)
 {
 	struct cr_entry *e = cr_entry_at(reg, pos);
-	size_t head = len < CR_KEY_INLINE ? len : CR_KEY_INLINE;
+	struct cr_kw w = cr_key_words(id, (uint32_t)len);
 
-	/* Plain stores: no reader looks at a record that is not LIVE (ORD-5). */
-	memcpy(cr_rec_at(reg, pos)->key, id, head);
+	/*
+	 * Plain stores: no reader looks at a record that is not LIVE (ORD-5).
+	 * The inline key is the id's first 16 bytes, zero-padded (cr_key_words).
+	 */
+	memcpy(cr_rec_at(reg, pos)->key, &w.lo, 8);
+	memcpy(cr_rec_at(reg, pos)->key + 8, &w.hi, 8);
 	e->key_len = (uint32_t)len;
 	if (len > CR_KEY_INLINE)
 		memcpy(e->tail, (const uint8_t *)id + CR_KEY_INLINE, len - CR_KEY_INLINE);

@@ -132,7 +132,8 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 	reg->key_max = p->key_max;
 	reg->capacity = p->capacity;
 	reg->light = light;
-	reg->fast_len_max = p->key_max < CR_KEY_INLINE ? p->key_max : CR_KEY_INLINE;
+	/* 0 without membarrier: the fast lookup's fence-free announce needs it. */
+	reg->fast_len_max = !light ? 0 : p->key_max < CR_KEY_INLINE ? p->key_max : CR_KEY_INLINE;
 	reg->flags = ((struct cr_header *)base)->flags;
 	/* Relaxed (here and below): process-local counters; uniqueness only. */
 	reg->handle_gen = atomic_fetch_add_explicit(&cr_handle_gen_counter, 1,

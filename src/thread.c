@@ -252,6 +252,7 @@ int cr_thread_attach(struct connreg_handle *reg, struct cr_thread **out)
 	cr_tls.reg = reg;
 	cr_tls.handle_gen = reg->handle_gen;
 	cr_tls.thr = t;
+	cr_tls.slot = t->slot;
 	*out = t;
 	return 0;
 }

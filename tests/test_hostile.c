@@ -1301,3 +1301,58 @@ Test(hostile, live_record_with_a_length_past_key_max_is_skipped)
 	connreg_close(r);
 	connreg_unlink(name);
 }
+
+/*
+ * Layout 4 stores a short id's inline key zero-padded, and lookups compare
+ * all 16 bytes. A record whose padding is not zero (a corrupt segment) is
+ * unreachable: a lookup of its id misses (never another id's transport),
+ * and connreg_check names the record. Ids of each length class are
+ * patched: 3 (bytes), 5 (two 4-byte loads), 12 (two 8-byte loads).
+ */
+Test(hostile, short_key_with_nonzero_padding_is_missed_and_reported)
+{
+	static const struct {
+		const char *id;
+		size_t len;
+	} ids[] = { { "abc", 3 }, { "abcde", 5 }, { "abcdefghijkl", 12 } };
+	char name[T_NAME_BUF];
+	connreg_config_t cfg = t_cfg(8, 16, 4);
+	connreg_t *r;
+	struct stat sb;
+	uint64_t v;
+	int patched = 0;
+
+	t_name(name, "h-pad");
+	cr_assert_eq(connreg_create(name, &cfg, &r), 0);
+	for (unsigned k = 0; k < 3; k++) {
+		cr_assert_eq(connreg_register(r, ids[k].id, ids[k].len, 100 + k), 0);
+		cr_assert_eq(connreg_get_transport(r, ids[k].id, ids[k].len, &v), 0);
+	}
+	T_ASSERT_CHECK_CLEAN(r);
+	int fd = shm_open(name, O_RDWR, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &sb), 0);
+	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	cr_assert_neq(base, MAP_FAILED);
+	const struct cr_header *h = (const struct cr_header *)base;
+	struct cr_bucket *bk = (struct cr_bucket *)(base + h->geo.off_index);
+
+	for (uint32_t b = 0; b < h->geo.n_buckets; b++)
+		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++)
+			if (cr_meta_is_live(atomic_load(&bk[b].meta[i]))) {
+				bk[b].rec[i].key[15] = 0x5a;
+				patched++;
+			}
+	munmap(base, (size_t)sb.st_size);
+	cr_assert_eq(patched, 3);
+	for (unsigned k = 0; k < 3; k++) {
+		v = 0;
+		cr_assert_eq(connreg_get_transport(r, ids[k].id, ids[k].len, &v), -ENOENT,
+			     "id of %zu bytes with corrupt padding was found", ids[k].len);
+		cr_assert_eq(v, 0);
+	}
+	cr_assert_geq(connreg_check(r, NULL, NULL), 3, "check did not report every padded record");
+	connreg_close(r);
+	connreg_unlink(name);
+}
