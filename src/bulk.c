@@ -5,7 +5,7 @@
  * had a whole batch's work to arrive. A hit on an id of up to 16 bytes lies
  * in its home's line, so the misses overlap instead of following one
  * another, and results equal single lookups (the same probe,
- * cr_index_find_at, inside one read-side section per batch).
+ * cr_index_find_kw, inside one read-side section per batch).
  */
 #include <errno.h>
 
@@ -15,7 +15,8 @@
 #define CR_BULK_BATCH 16u
 
 struct cr_bulk_prep {
-	uint64_t h[CR_BULK_BATCH];
+	struct cr_kw w[CR_BULK_BATCH];		/* the ids' first 16 bytes (cr_key_words) */
+	uint32_t want[CR_BULK_BATCH];		/* their LIVE meta words */
 	uint32_t home[CR_BULK_BATCH];
 	int ok[CR_BULK_BATCH];	/* 1: valid id, hashed and prefetched */
 };
@@ -31,9 +32,12 @@ static void cr_bulk_prep(const struct connreg_handle *reg, size_t m, const void 
 		} else if (lens[i] > reg->key_max) {
 			rc[i] = -ENAMETOOLONG;
 		} else {
-			p->h[i] = cr_hash(reg, ids[i], lens[i]);
-			p->home[i] = cr_home(reg, p->h[i]);
+			uint64_t h = cr_hash(reg, ids[i], lens[i]);
+
+			p->home[i] = cr_home(reg, h);
 			cr_bucket_prefetch(reg, p->home[i]);
+			p->want[i] = cr_meta_live(cr_lenc((uint32_t)lens[i]), cr_tag(h));
+			p->w[i] = cr_key_words(ids[i], (uint32_t)lens[i]);
 			p->ok[i] = 1;
 		}
 	}
@@ -49,7 +53,8 @@ static void cr_bulk_probe(const struct connreg_handle *reg, struct cr_rslot *slo
 
 		if (!p->ok[i])
 			continue;
-		if (cr_index_find_at(reg, ids[i], (uint32_t)lens[i], p->h[i], p->home[i], &hit)) {
+		if (cr_index_find_kw(reg, p->want[i], p->w[i], ids[i], (uint32_t)lens[i], p->home[i],
+				     &hit)) {
 			out[i] = cr_hit_transport(&hit);
 			rc[i] = 0;
 		} else {

@@ -162,16 +162,21 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 		return cr_get_on(bk, want, w.lo, w.hi, transport, false);
 	}
 	/*
-	 * Is either record EMPTY? Loaded again, so that m0 and m1 need not
-	 * stay in registers: records never return to EMPTY, so one seen now
-	 * was EMPTY at the first load too, and the id was absent then.
-	 * ORD-5(r): as above (only EMPTY or not is used).
+	 * Does the probe end here? Yes if either record is EMPTY, or if the
+	 * home's bound is 0 (no id homed here lies past it, INV-4; the bound
+	 * is in this same line). The words are loaded again, so that m0 and
+	 * m1 need not stay in registers: records never return to EMPTY, so
+	 * one seen now was EMPTY at the first load too, and the id was absent
+	 * then. ORD-5(r): as above (only EMPTY or not is used).
 	 */
 	m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
 	/* ORD-5(r): as above. */
 	m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);
-	if (caa_likely((uint64_t)m0 * m1 == 0)) {
-		/* An EMPTY record ends the probe (cr_bucket_scan). */
+	/* Relaxed, ORD-16(r): as cr_bound (0 is 0 whatever the clamp). */
+	uint32_t bound = atomic_load_explicit(&bk->ctl, memory_order_relaxed) & CR_BOUND_MASK;
+
+	if (caa_likely(((uint64_t)m0 * m1 == 0) | (bound == 0))) {
+		/* The end of the probe: absent. */
 		cr_read_unlock(slot);
 		return -ENOENT;
 	}
