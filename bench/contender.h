@@ -38,6 +38,8 @@ struct contender {
 	int (*run)(struct instance *in, void *handle, struct worker *w);
 	/* Optional, parent: a grace-period counter (connreg: the epoch). */
 	bool (*epoch)(struct instance *in, uint64_t *epoch);
+	/* Optional: why this contender cannot run here (NULL: it can). */
+	const char *(*unavailable)(void);
 };
 
 /* Writer progress, kept across scenarios in memory shared with children. */

@@ -9,7 +9,10 @@
  * Built twice: into connreg-bench itself against the static archive
  * (contender "connreg"), and with BENCH_CONNREG_SO into the module
  * libconnreg-bench-so.so against libconnreg.so (contender "connreg_so"), so
- * that the same run compares the two (bench/CMakeLists.txt).
+ * that the same run compares the two (bench/CMakeLists.txt). The archive
+ * build also defines "connreg_2m": the same, with the segment in
+ * $CONNREG_BENCH_HUGE_DIR (a tmpfs mounted huge=always, or hugetlbfs), so
+ * that one run compares 2 MiB pages with /dev/shm's 4 KiB ones.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -179,3 +182,80 @@ const struct contender CRB_SYMBOL = {
 	.run = crb_run,
 	.epoch = crb_epoch,
 };
+
+#ifndef BENCH_CONNREG_SO
+/* connreg_2m: the library finds the directory in CONNREG_SHM_DIR, set around each call. */
+static const char *crb_huge_dir(void)
+{
+	const char *d = getenv("CONNREG_BENCH_HUGE_DIR");
+
+	return d && *d ? d : NULL;
+}
+
+static const char *crb_huge_unavailable(void)
+{
+	return crb_huge_dir() ? NULL
+			      : "set CONNREG_BENCH_HUGE_DIR to a huge=always tmpfs or a hugetlbfs "
+				"mount (README: Memory)";
+}
+
+static char *crb_dir_enter(void)
+{
+	const char *old = getenv("CONNREG_SHM_DIR");
+	char *saved = old ? strdup(old) : NULL;
+
+	setenv("CONNREG_SHM_DIR", crb_huge_dir(), 1);
+	return saved;
+}
+
+static void crb_dir_leave(char *saved)
+{
+	if (saved)
+		setenv("CONNREG_SHM_DIR", saved, 1);
+	else
+		unsetenv("CONNREG_SHM_DIR");
+	free(saved);
+}
+
+static int crb_huge_create(struct instance *in)
+{
+	char *saved = crb_dir_enter();
+	int rc = crb_create(in);
+
+	crb_dir_leave(saved);
+	return rc;
+}
+
+static void crb_huge_destroy(struct instance *in)
+{
+	char *saved = crb_dir_enter();
+
+	crb_destroy(in);
+	crb_dir_leave(saved);
+}
+
+static int crb_huge_attach(struct instance *in, void **h)
+{
+	char *saved = crb_dir_enter();
+	int rc = crb_attach(in, h);
+
+	crb_dir_leave(saved);
+	return rc;
+}
+
+const struct contender contender_connreg_2m = {
+	.name = "connreg_2m",
+	.what = "connreg as above (static archive), the segment in $CONNREG_BENCH_HUGE_DIR "
+		"(2 MiB pages)",
+	.processes = true,
+	.bulk_how = "connreg_get_transport_bulk, 64 ids per call",
+	.write_how = "connreg_update_transport / connreg_unregister + connreg_register",
+	.create = crb_huge_create,
+	.destroy = crb_huge_destroy,
+	.attach = crb_huge_attach,
+	.detach = crb_detach,
+	.run = crb_run,
+	.epoch = crb_epoch,
+	.unavailable = crb_huge_unavailable,
+};
+#endif

@@ -8,6 +8,7 @@
 
 extern const struct contender contender_connreg;
 extern const struct contender contender_connreg_so;
+extern const struct contender contender_connreg_2m;
 extern const struct contender contender_shm_rwlock;
 extern const struct contender contender_seqlock;
 extern const struct contender contender_cds_lfht;
@@ -19,6 +20,7 @@ extern const struct contender contender_lmdb_renew;
 
 const struct contender_entry contender_table[] = {
 	{ "connreg", &contender_connreg, NULL },
+	{ "connreg_2m", &contender_connreg_2m, NULL },
 #ifdef BENCH_HAVE_CONNREG_SO
 	{ "connreg_so", &contender_connreg_so, NULL },
 #else

@@ -107,9 +107,18 @@ static unsigned selected_contenders(const struct bench_config *cfg,
 {
 	unsigned k = 0;
 
-	for (unsigned i = 0; i < contender_table_len; i++)
-		if (contender_table[i].c && list_has(cfg->contenders, contender_table[i].name))
-			out[k++] = contender_table[i].c;
+	for (unsigned i = 0; i < contender_table_len; i++) {
+		const struct contender *c = contender_table[i].c;
+		const char *why;
+
+		if (!c || !list_has(cfg->contenders, contender_table[i].name))
+			continue;
+		if (c->unavailable && (why = c->unavailable()) != NULL) {
+			fprintf(stderr, "bench: contender %s skipped: %s\n", c->name, why);
+			continue;
+		}
+		out[k++] = c;
+	}
 	return k;
 }
 

@@ -13,12 +13,13 @@
 #include "rcu.h"
 
 #define CR_BULK_BATCH 16u
+#define CR_BULK_AHEAD 2u	/* batches prepared (hashed, prefetched) before their probe */
 
+/* One batch, worked out before it is probed. */
 struct cr_bulk_prep {
-	struct cr_kw w[CR_BULK_BATCH];		/* the ids' first 16 bytes (cr_key_words) */
-	uint32_t want[CR_BULK_BATCH];		/* their LIVE meta words */
-	uint32_t home[CR_BULK_BATCH];
-	int ok[CR_BULK_BATCH];	/* 1: valid id, hashed and prefetched */
+	const struct cr_bucket *bk[CR_BULK_BATCH];	/* home buckets, prefetched */
+	struct cr_kw w[CR_BULK_BATCH];			/* first 16 bytes (cr_key_words) */
+	uint32_t want[CR_BULK_BATCH];			/* LIVE meta words; 0: bad id */
 };
 
 /* Check, hash and prefetch ids [0, m): rc[] gets the argument errors. */
@@ -26,35 +27,55 @@ static void cr_bulk_prep(const struct connreg_handle *reg, size_t m, const void 
 			 const size_t lens[], int rc[], struct cr_bulk_prep *p)
 {
 	for (size_t i = 0; i < m; i++) {
-		p->ok[i] = 0;
-		if (!ids[i] || lens[i] == 0) {
-			rc[i] = -EINVAL;
-		} else if (lens[i] > reg->key_max) {
-			rc[i] = -ENAMETOOLONG;
-		} else {
-			uint64_t h = cr_hash(reg, ids[i], lens[i]);
+		const void *id = ids[i];
+		size_t len = lens[i];
+		uint64_t h;
 
-			p->home[i] = cr_home(reg, h);
-			cr_bucket_prefetch(reg, p->home[i]);
-			p->want[i] = cr_meta_live(cr_lenc((uint32_t)lens[i]), cr_tag(h));
-			p->w[i] = cr_key_words(ids[i], (uint32_t)lens[i]);
-			p->ok[i] = 1;
+		/* One unsigned compare rejects an empty id and one past key_max. */
+		if (caa_unlikely(!id || len - 1 >= reg->key_max)) {
+			rc[i] = !id || len == 0 ? -EINVAL : -ENAMETOOLONG;
+			p->want[i] = 0;	/* never a LIVE word: skipped by the probe */
+			continue;
 		}
+		h = cr_hash(reg, id, len);
+		p->bk[i] = &reg->index[cr_home(reg, h)];
+		__builtin_prefetch(p->bk[i]);
+		p->want[i] = cr_meta_live(cr_lenc((uint32_t)len), cr_tag(h));
+		p->w[i] = cr_key_words(id, (uint32_t)len);
 	}
 }
 
+/*
+ * Probe a prepared batch inside one read-side section: the home bucket as
+ * the single fast path does (both words, a candidate chosen with no
+ * branch, two words of key), and the full probe (cr_index_find_kw) for
+ * the rest: a long id, a full home, a tag that matched another key.
+ */
 static void cr_bulk_probe(const struct connreg_handle *reg, struct cr_rslot *slot, size_t m,
 			  const void *const ids[], const size_t lens[], uint64_t out[], int rc[],
 			  const struct cr_bulk_prep *p)
 {
 	cr_read_lock(reg, slot);
 	for (size_t i = 0; i < m; i++) {
+		const struct cr_bucket *bk = p->bk[i];
+		uint32_t want = p->want[i], m0, m1, k;
 		struct cr_hit hit;
 
-		if (!p->ok[i])
+		if (caa_unlikely(want == 0))
 			continue;
-		if (cr_index_find_kw(reg, p->want[i], p->w[i], ids[i], (uint32_t)lens[i], p->home[i],
-				     &hit)) {
+		/* ORD-5(r): acquire pairs with the publishing store: the record is filled. */
+		m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
+		/* ORD-5(r): as above, for the second record. */
+		m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);
+		k = m0 != want;
+		__asm__("" : "+r"(k));	/* no branch on which record (cr_bucket_scan) */
+		if (caa_likely((uint64_t)(m0 ^ want) * (m1 ^ want) == 0 && lens[i] <= CR_KEY_INLINE &&
+			       cr_rec_kw_eq(&bk->rec[k], p->w[i]))) {
+			/* ORD-19(r): as cr_hit_transport. */
+			out[i] = atomic_load_explicit(&bk->rec[k].transport, memory_order_acquire);
+			rc[i] = 0;
+		} else if (cr_index_find_kw(reg, want, p->w[i], ids[i], (uint32_t)lens[i],
+					    (uint32_t)(bk - reg->index), &hit)) {
 			out[i] = cr_hit_transport(&hit);
 			rc[i] = 0;
 		} else {
@@ -64,10 +85,21 @@ static void cr_bulk_probe(const struct connreg_handle *reg, struct cr_rslot *slo
 	cr_read_unlock(slot);
 }
 
+/* Prepare the batch that starts at id `base` (if any) into p. */
+static void cr_bulk_prep_at(const struct connreg_handle *reg, size_t n, size_t base,
+			    const void *const ids[], const size_t lens[], int rc[],
+			    struct cr_bulk_prep *p)
+{
+	if (base < n)
+		cr_bulk_prep(reg, n - base < CR_BULK_BATCH ? n - base : CR_BULK_BATCH, ids + base,
+			     lens + base, rc + base, p);
+}
+
 int connreg_get_transport_bulk(connreg_t *reg, size_t n, const void *const ids[],
 			       const size_t id_lens[], uint64_t transports[], int rc[])
 {
-	struct cr_bulk_prep prep[2];
+	/* A ring of CR_BULK_AHEAD + 1 batches: each is prefetched that many batches early. */
+	struct cr_bulk_prep prep[CR_BULK_AHEAD + 1];
 	struct cr_thread *t;
 	int err;
 
@@ -76,18 +108,16 @@ int connreg_get_transport_bulk(connreg_t *reg, size_t n, const void *const ids[]
 	err = cr_thread_get(reg, &t);
 	if (err)
 		return err;
-	if (n == 0)
-		return 0;
-	cr_bulk_prep(reg, n < CR_BULK_BATCH ? n : CR_BULK_BATCH, ids, id_lens, rc, &prep[0]);
-	for (size_t base = 0, k = 0; base < n; base += CR_BULK_BATCH, k ^= 1) {
+	for (size_t j = 0; j < CR_BULK_AHEAD; j++)
+		cr_bulk_prep_at(reg, n, j * CR_BULK_BATCH, ids, id_lens, rc, &prep[j]);
+	for (size_t base = 0, k = 0; base < n; base += CR_BULK_BATCH) {
 		size_t m = n - base < CR_BULK_BATCH ? n - base : CR_BULK_BATCH;
-		size_t next = base + CR_BULK_BATCH;
 
-		if (next < n)
-			cr_bulk_prep(reg, n - next < CR_BULK_BATCH ? n - next : CR_BULK_BATCH,
-				     ids + next, id_lens + next, rc + next, &prep[k ^ 1]);
+		cr_bulk_prep_at(reg, n, base + CR_BULK_AHEAD * CR_BULK_BATCH, ids, id_lens, rc,
+				&prep[(k + CR_BULK_AHEAD) % (CR_BULK_AHEAD + 1)]);
 		cr_bulk_probe(reg, t->slot, m, ids + base, id_lens + base, transports + base,
 			      rc + base, &prep[k]);
+		k = (k + 1) % (CR_BULK_AHEAD + 1);
 	}
 	return 0;
 }
