@@ -26,6 +26,8 @@ uint32_t cr_rec_key(const struct connreg_handle *reg, uint32_t pos, uint32_t met
 		memcpy(key, r->key, lenc);
 		return lenc;
 	}
+	if (reg->key_max <= CR_KEY_INLINE)
+		return 0;	/* corrupt meta word: no long ids, and no side entries to read */
 	len = cr_entry_at(reg, pos)->key_len;
 	if (len <= CR_KEY_INLINE || len > reg->key_max)
 		return 0;	/* corrupt side entry: never copy past key_max */

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 
+#include "connreg.h"
 #include "layout.h"
 
 static int add_region(uint64_t *cursor, uint64_t bytes, uint64_t *off)
@@ -18,7 +19,7 @@ static int add_region(uint64_t *cursor, uint64_t bytes, uint64_t *off)
 	return 0;
 }
 
-int cr_geometry_compute(const struct cr_params *p, struct cr_geometry *g)
+int cr_geometry_compute(const struct cr_params *p, uint32_t flags, struct cr_geometry *g)
 {
 	uint64_t buckets, cursor = sizeof(struct cr_header);
 	int rc = 0;
@@ -36,9 +37,19 @@ int cr_geometry_compute(const struct cr_params *p, struct cr_geometry *g)
 	g->n_buckets = (uint32_t)buckets;
 	g->n_entries = (uint32_t)(2 * buckets);
 	g->n_stripes = CR_STRIPES;
-	g->entry_stride = (uint32_t)((sizeof(struct cr_entry) +
-				      (p->key_max > CR_KEY_INLINE ? p->key_max - CR_KEY_INLINE : 0) +
-				      7) & ~7ull);
+	/*
+	 * A side entry holds what the line has no room for: the key past 16
+	 * bytes, and a pid transport's identity. A registry of short ids
+	 * without CONNREG_TRANSPORT_IS_PID needs none (stride 0, an empty
+	 * region): its lookups, writers and walks never touch one.
+	 */
+	if (p->key_max > CR_KEY_INLINE || (flags & CONNREG_TRANSPORT_IS_PID))
+		g->entry_stride = (uint32_t)((sizeof(struct cr_entry) +
+					      (p->key_max > CR_KEY_INLINE ? p->key_max - CR_KEY_INLINE
+									  : 0) +
+					      7) & ~7ull);
+	else
+		g->entry_stride = 0;
 
 	rc |= add_region(&cursor, buckets * sizeof(struct cr_bucket), &g->off_index);
 	rc |= add_region(&cursor, (uint64_t)p->n_rslots * sizeof(struct cr_rslot), &g->off_rslots);

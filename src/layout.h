@@ -423,6 +423,6 @@ static inline void cr_counter_bump(_Atomic uint64_t *ctr)
  * Compute the geometry for params (validated by the caller). Returns 0, or
  * -EINVAL when the segment would not be addressable.
  */
-int cr_geometry_compute(const struct cr_params *p, struct cr_geometry *g);
+int cr_geometry_compute(const struct cr_params *p, uint32_t flags, struct cr_geometry *g);
 
 #endif /* CONNREG_LAYOUT_H */

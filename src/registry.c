@@ -241,8 +241,9 @@ static void cr_pid_identity(const struct connreg_handle *reg, uint64_t transport
 static void cr_rec_store(struct connreg_handle *reg, uint32_t pos, uint64_t transport,
 			 const struct cr_pid_ident *pi)
 {
-	struct cr_entry *e = cr_entry_at(reg, pos);
 	bool is_pid = reg->flags & CONNREG_TRANSPORT_IS_PID;
+	/* A side entry exists only with the pid flag or long ids (layout.c): not looked at otherwise. */
+	struct cr_entry *e = is_pid ? cr_entry_at(reg, pos) : NULL;
 
 	if (is_pid) {
 		/* Relaxed: read only under the same stripe lock (reap), or by a recoverer-free reader. */
@@ -268,7 +269,6 @@ static void cr_rec_store(struct connreg_handle *reg, uint32_t pos, uint64_t tran
 static void cr_rec_fill(struct connreg_handle *reg, uint32_t pos, const void *id, size_t len,
 			uint64_t transport, const struct cr_pid_ident *pi)
 {
-	struct cr_entry *e = cr_entry_at(reg, pos);
 	struct cr_kw w = cr_key_words(id, (uint32_t)len);
 
 	/*
@@ -277,9 +277,13 @@ static void cr_rec_fill(struct connreg_handle *reg, uint32_t pos, const void *id
 	 */
 	memcpy(cr_rec_at(reg, pos)->key, &w.lo, 8);
 	memcpy(cr_rec_at(reg, pos)->key + 8, &w.hi, 8);
-	e->key_len = (uint32_t)len;
-	if (len > CR_KEY_INLINE)
+	if (len > CR_KEY_INLINE) {
+		/* Only a long id reads its side entry's length (and there is one: key_max > 16). */
+		struct cr_entry *e = cr_entry_at(reg, pos);
+
+		e->key_len = (uint32_t)len;
 		memcpy(e->tail, (const uint8_t *)id + CR_KEY_INLINE, len - CR_KEY_INLINE);
+	}
 	CR_FAULT();
 	if (caa_likely(!cr_debug_publish_unfilled))
 		cr_rec_store(reg, pos, transport, pi);

@@ -121,7 +121,8 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 	reg->n_change_words = g->n_change_words;
 	reg->stripes = (struct cr_stripe *)(base + g->off_stripes);
 	reg->states = (_Atomic uint64_t *)(base + g->off_states);
-	reg->entries = base + g->off_entries;
+	/* No side entries (stride 0): NULL, so that a stray read faults at once, not past the map. */
+	reg->entries = g->entry_stride ? base + g->off_entries : NULL;
 	reg->secret = reg->hdr->secret;
 	reg->n_buckets = g->n_buckets;
 	reg->entry_stride = g->entry_stride;
@@ -210,7 +211,7 @@ int connreg_create(const char *name, const connreg_config_t *cfg, connreg_t **ou
 	rc = cr_params_from_config(cfg, &p, &mode, &flags);
 	if (rc)
 		return rc;
-	rc = cr_geometry_compute(&p, &g);
+	rc = cr_geometry_compute(&p, flags, &g);
 	if (rc)
 		return rc;
 	rc = cr_shm_dir_get(&dir);
@@ -300,7 +301,7 @@ static int cr_header_check(const struct cr_header *h, uint64_t seg_size, uint64_
 	    h->layout_sig != cr_layout_signature() || !cr_params_valid(&h->params) ||
 	    (h->flags & ~CR_KNOWN_FLAGS))
 		return -EPROTO;
-	if (cr_geometry_compute(&h->params, &g) != 0 || memcmp(&g, &h->geo, sizeof(g)) != 0 ||
+	if (cr_geometry_compute(&h->params, h->flags, &g) != 0 || memcmp(&g, &h->geo, sizeof(g)) != 0 ||
 	    cr_shm_round(g.segment_size, granule) != seg_size)
 		return -EPROTO;
 	return 0;
@@ -522,7 +523,7 @@ int connreg_segment_size(const connreg_config_t *cfg, uint64_t *bytes)
 		return -EINVAL;
 	rc = cr_params_from_config(cfg, &p, &mode, &flags);
 	if (!rc)
-		rc = cr_geometry_compute(&p, &g);
+		rc = cr_geometry_compute(&p, flags, &g);
 	if (!rc)
 		rc = cr_shm_dir_get(&dir);
 	if (!rc)

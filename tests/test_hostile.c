@@ -140,7 +140,11 @@ static uint8_t *h_read_seg(const char *name, size_t *len)
 /* The small valid registry every header case starts from. */
 static const connreg_config_t *h_valid_cfg(void)
 {
-	static connreg_config_t c = { .capacity = 4, .key_max = 8, .max_threads = 1 };
+	/* The pid flag gives it side entries, so that every geometry field means something. */
+	static connreg_config_t c = { .capacity = 4,
+				      .key_max = 8,
+				      .max_threads = 1,
+				      .flags = CONNREG_TRANSPORT_IS_PID };
 	return &c;
 }
 
@@ -402,8 +406,6 @@ Test(hostile, valid_registry_and_harmless_changes_open)
 		  { { offsetof(struct cr_header, pad0), 4, H_XOR, 0xa5a5a5a5 } } },
 		{ "secret changed (any secret is valid)", 0, 1,
 		  { { offsetof(struct cr_header, secret), 8, H_XOR, 0xdeadbeef } } },
-		{ "flags = CONNREG_TRANSPORT_IS_PID (a known flag)", 0, 1,
-		  { E(flags, H_SET, CONNREG_TRANSPORT_IS_PID) } },
 		/* key_max 8 and 9 give the same 64-byte entry stride: the same geometry. */
 		{ "key_max 8 -> 9 (same entry stride)", 0, 1, { E(params.key_max, H_SET, 9) } },
 		{ "epoch = safe_epoch = 1000", 0, 2,
@@ -435,6 +437,8 @@ Test(hostile, changed_identity_fields_give_EPROTO_fast)
 		{ "layout_sig inverted", -EPROTO, 1, { E(layout_sig, H_XOR, 0xffffffffu) } },
 		{ "layout_sig top bit", -EPROTO, 1, { E(layout_sig, H_XOR, 0x80000000u) } },
 		{ "flags unknown bit 0x2", -EPROTO, 1, { E(flags, H_SET, 0x2) } },
+		/* Short ids without the pid flag have no side entries: another geometry. */
+		{ "flags 0 (IS_PID cleared)", -EPROTO, 1, { E(flags, H_SET, 0) } },
 		{ "flags IS_PID | 0x4", -EPROTO, 1, { E(flags, H_SET, CONNREG_TRANSPORT_IS_PID | 0x4) } },
 		{ "flags 0x80000000", -EPROTO, 1, { E(flags, H_SET, 0x80000000u) } },
 		{ "flags 0xffffffff", -EPROTO, 1, { E(flags, H_SET, 0xffffffffu) } },
@@ -508,7 +512,7 @@ Test(hostile, consistent_header_of_another_configuration_opens_only_if_sizes_agr
 		struct h_patch *q = &p[i];
 		unsigned k = 0;
 
-		cr_assert_eq(cr_geometry_compute(&alt[i], &g), 0);
+		cr_assert_eq(cr_geometry_compute(&alt[i], h_valid_cfg()->flags, &g), 0);
 		q->expect = g.segment_size == real ? 0 : -EPROTO;
 		accepted += q->expect == 0;
 		refused += q->expect != 0;
@@ -1297,6 +1301,53 @@ Test(hostile, live_record_with_a_length_past_key_max_is_skipped)
 	cr_assert_eq(patched, 1);
 	cr_assert_eq(connreg_foreach(r, h_len_within, &worst), 0);
 	cr_assert_leq(worst, 3u, "foreach handed out an id of %zu bytes (key_max 3)", worst);
+	cr_assert_gt(connreg_check(r, NULL, NULL), 0, "check did not report the corrupt record");
+	connreg_close(r);
+	connreg_unlink(name);
+}
+
+/*
+ * A registry of short ids without the pid flag has no side entries (its
+ * region is empty, at the segment's end). A corrupt meta word that claims
+ * a long id there must not make a walk read a side entry: it would read
+ * past the mapping. Walks skip it, check reports it.
+ */
+Test(hostile, long_length_code_without_side_entries_is_skipped)
+{
+	char name[T_NAME_BUF];
+	connreg_config_t cfg = t_cfg(4, 16, 4);
+	connreg_t *r;
+	struct stat sb;
+	size_t worst = 0;
+	int patched = 0;
+
+	t_name(name, "h-long");
+	cr_assert_eq(connreg_create(name, &cfg, &r), 0);
+	cr_assert_eq(connreg_register(r, "abc", 3, 7), 0);
+	int fd = shm_open(name, O_RDWR, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &sb), 0);
+	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	cr_assert_neq(base, MAP_FAILED);
+	const struct cr_header *h = (const struct cr_header *)base;
+	struct cr_bucket *bk = (struct cr_bucket *)(base + h->geo.off_index);
+
+	cr_assert_eq(h->geo.entry_stride, 0, "short ids, no pid flag: no side entries");
+	cr_assert_eq(h->geo.off_entries, h->geo.segment_size, "the empty region ends the segment");
+	for (uint32_t b = 0; b < h->geo.n_buckets; b++)
+		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
+			uint32_t m = atomic_load(&bk[b].meta[i]);
+
+			if (cr_meta_is_live(m)) {
+				atomic_store(&bk[b].meta[i], cr_meta_live(CR_META_LENC_LONG, m));
+				patched++;
+			}
+		}
+	munmap(base, (size_t)sb.st_size);
+	cr_assert_eq(patched, 1);
+	cr_assert_eq(connreg_foreach(r, h_len_within, &worst), 0);
+	cr_assert_leq(worst, 16u, "foreach handed out an id of %zu bytes (key_max 16)", worst);
 	cr_assert_gt(connreg_check(r, NULL, NULL), 0, "check did not report the corrupt record");
 	connreg_close(r);
 	connreg_unlink(name);

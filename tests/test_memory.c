@@ -129,6 +129,56 @@ static int m_run_cli(const char *const args[], char *out, size_t outlen, char *e
 /* sizes                                                               */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Side entries hold key bytes past 16 and a pid transport's identity:
+ * a registry of ids of up to 16 bytes without CONNREG_TRANSPORT_IS_PID
+ * has none (80 bytes per unit of capacity instead of 128), and works as
+ * any other; the pid flag or a longer key_max brings them back.
+ */
+Test(memory, short_ids_without_pid_flag_need_no_side_entries)
+{
+	char name[T_NAME_BUF];
+	connreg_config_t plain = t_cfg(100000, 16, 8), pid = plain, longer = t_cfg(100000, 17, 8);
+	uint64_t b_plain = 0, b_pid = 0, b_long = 0, v = 0;
+	connreg_t *reg;
+	uint8_t id[16];
+
+	pid.flags = CONNREG_TRANSPORT_IS_PID;
+	cr_assert_eq(connreg_segment_size(&plain, &b_plain), 0);
+	cr_assert_eq(connreg_segment_size(&pid, &b_pid), 0);
+	cr_assert_eq(connreg_segment_size(&longer, &b_long), 0);
+	/* 2 positions per unit of capacity, 24 bytes of side entry each (page rounding aside). */
+	cr_assert_geq(b_pid - b_plain, 2ull * 100000 * 24 - 8192, "plain %" PRIu64 ", pid %" PRIu64,
+		      b_plain, b_pid);
+	cr_assert_gt(b_long, b_pid);
+	cr_assert_leq(b_plain, 100000ull * 80 + 64 * 1024, "%" PRIu64 " bytes", b_plain);
+
+	/* Every operation on such a registry, ids of each length class. */
+	cr_assert_eq(connreg_create(t_name(name, "noside"), &plain, &reg), 0);
+	/* 125 ids of each length 1..16: byte 0 tells them apart, the length the classes. */
+	for (uint32_t i = 0; i < 2000; i++) {
+		size_t len = 1 + i % 16;
+
+		memset(id, 'x', sizeof id);
+		id[0] = (uint8_t)(i / 16);
+		cr_assert_eq(connreg_register(reg, id, len, 1000 + i), 0, "register #%u", i);
+	}
+	for (uint32_t i = 0; i < 2000; i++) {
+		size_t len = 1 + i % 16;
+
+		memset(id, 'x', sizeof id);
+		id[0] = (uint8_t)(i / 16);
+		cr_assert_eq(connreg_get_transport(reg, id, len, &v), 0, "lookup #%u", i);
+		cr_assert_eq(v, 1000 + i);
+		if (i % 3 == 0)
+			cr_assert_eq(connreg_unregister(reg, id, len), 0);
+		else if (i % 3 == 1)
+			cr_assert_eq(connreg_update_transport(reg, id, len, 5000 + i), 0);
+	}
+	T_ASSERT_CHECK_CLEAN(reg);
+	connreg_close(reg);
+}
+
 Test(memory, segment_size_matches_create)
 {
 	char name[T_NAME_BUF];
@@ -233,7 +283,7 @@ static int m_ns_child(void *arg)
 {
 	struct m_ns *ns = arg;
 	t_report_t *rep = &ns->rep;
-	connreg_config_t big = t_cfg(100000, 16, 16), fit = t_cfg(50000, 16, 16);
+	connreg_config_t big = t_cfg(150000, 16, 16), fit = t_cfg(50000, 16, 16);
 	char opt[64], out[4096], err[4096], want[512];
 	connreg_t *reg;
 	uint64_t a, b, u;
@@ -275,7 +325,7 @@ static int m_ns_child(void *arg)
 		u, ns->avail0);
 
 	/* 2. The CLI says how much is needed and how much is free, and the remedy. */
-	rc = m_run_cli((const char *const[]){ "create", "--capacity", "100000", "--key-max", "16",
+	rc = m_run_cli((const char *const[]){ "create", "--capacity", "150000", "--key-max", "16",
 					      "--max-threads", "16", ns->cli, NULL },
 		       out, sizeof(out), err, sizeof(err));
 	T_CHECK(rep, rc == 3, return 1, "connreg create exit %d, stderr: %s", rc, err);
@@ -287,7 +337,7 @@ static int m_ns_child(void *arg)
 	T_CHECK(rep, strstr(err, "--shm-size=") && strstr(err, "remount,size="), return 1,
 		"no remedy in: %s", err);
 	T_CHECK(rep, !m_exists(ns->dir, ns->cli), return 1, "the CLI left %s behind", ns->cli);
-	rc = m_run_cli((const char *const[]){ "create", "--dry-run", "--capacity", "100000",
+	rc = m_run_cli((const char *const[]){ "create", "--dry-run", "--capacity", "150000",
 					      "--key-max", "16", "--max-threads", "16", NULL },
 		       out, sizeof(out), err, sizeof(err));
 	snprintf(want, sizeof(want), "segment size     %" PRIu64 " bytes", ns->need_big);
