@@ -724,10 +724,15 @@ Test(cluster, a_feed_trimmed_while_a_mirror_is_stopped_makes_it_resync)
 	cr_assert_eq(connreg_register(g.h[0].reg, "after-trim", 10, 99), 0);
 	ASSERT_WITHIN(1000, routes(2, "after-trim", 0, 99), "C did not get the change after the trim");
 	cr_assert_eq(kill(g.h[1].pid, SIGCONT), 0);
-	took = WAIT_FOR(3000, view_is_truth(1, 0) && routes(1, "after-trim", 0, 99));
+	/*
+	 * The resync fills the view before it logs: wait for the log line too,
+	 * or a view seen complete between the two reads as "no resync".
+	 */
+	took = WAIT_FOR(3000, view_is_truth(1, 0) && routes(1, "after-trim", 0, 99) &&
+				      count_in_log(1, "view resynced") > before);
 	if (took < 0)
 		dump_logs();
-	cr_assert_geq(took, 0, "B did not converge after the feed was trimmed");
+	cr_assert_geq(took, 0, "B did not converge and log a resync after the feed was trimmed");
 	cr_assert_gt(count_in_log(1, "view resynced"), before, "B did not resync");
 	cr_assert(log_has(1, "view resynced (a gap in the feed") ||
 			  log_has(1, "view resynced (the feed holds no record after"),
