@@ -69,9 +69,27 @@
 
 enum { FZ_HEADER, FZ_INDEX, FZ_RSLOTS, FZ_STATES, FZ_ENTRIES, FZ_NREGIONS };
 
-static uint8_t *fz_tpl;		/* the template image */
+/*
+ * Two templates: 0, ids of up to 8 bytes and no pid flag (no side
+ * entries: an empty region, a NULL pointer in the handle); 1, key_max 20
+ * with the pid flag (side entries, a long id). An input's size parity
+ * picks one (fz_use), so both are fuzzed without spending an input byte.
+ */
+static struct fz_template {
+	uint8_t *img;
+	size_t size;
+	struct { size_t off, len; } region[FZ_NREGIONS];
+} fz_tpls[2];
+static uint8_t *fz_tpl;		/* the template of the current input */
 static size_t fz_tpl_size;
 static struct { size_t off, len; } fz_region[FZ_NREGIONS];
+
+static void fz_use(unsigned which)
+{
+	fz_tpl = fz_tpls[which].img;
+	fz_tpl_size = fz_tpls[which].size;
+	memcpy(fz_region, fz_tpls[which].region, sizeof(fz_region));
+}
 
 static const struct {
 	const char *id;
@@ -112,9 +130,15 @@ static uint8_t *fz_map(const char *name, size_t *size)
 	return p;
 }
 
-static void fz_make_template(void)
+static void fz_make_template(unsigned which)
 {
 	connreg_config_t cfg = { .capacity = 4, .key_max = 8, .max_threads = 1 };
+	struct fz_template *t = &fz_tpls[which];
+
+	if (which == 1) {
+		cfg.key_max = 20;
+		cfg.flags = CONNREG_TRANSPORT_IS_PID;
+	}
 	char name[64];
 	connreg_t *r = NULL;
 	size_t size;
@@ -142,7 +166,8 @@ static void fz_make_template(void)
 	    (rc = connreg_register(r, "c2", 2, UINT64_MAX)) ||
 	    (rc = connreg_register(r, "12345678", 8, 0)) ||
 	    (rc = connreg_update_transport(r, "conn-1", 6, 0x2222)) ||
-	    (rc = connreg_unregister(r, "a", 1)))
+	    (rc = connreg_unregister(r, "a", 1)) ||
+	    (which == 1 && (rc = connreg_register(r, "conn-long-0123456789", 20, 0x3333))))
 		fz_die("filling the template", rc);
 	rc = connreg_check(r, NULL, NULL);
 	if (rc != 0)
@@ -150,25 +175,25 @@ static void fz_make_template(void)
 	connreg_close(r);
 
 	p = fz_map(name, &size);
-	fz_tpl = malloc(size);
-	if (!fz_tpl)
+	t->img = malloc(size);
+	if (!t->img)
 		fz_die("malloc", -ENOMEM);
-	memcpy(fz_tpl, p, size);
-	fz_tpl_size = size;
+	memcpy(t->img, p, size);
+	t->size = size;
 	munmap(p, size);
 	shm_unlink(name);
 
-	h = (struct cr_header *)fz_tpl;
-	fz_region[FZ_HEADER].off = 0;
-	fz_region[FZ_HEADER].len = sizeof(struct cr_header);
-	fz_region[FZ_INDEX].off = h->geo.off_index;
-	fz_region[FZ_INDEX].len = (size_t)h->geo.n_buckets * sizeof(struct cr_bucket);
-	fz_region[FZ_RSLOTS].off = h->geo.off_rslots;
-	fz_region[FZ_RSLOTS].len = (size_t)h->params.n_rslots * sizeof(struct cr_rslot);
-	fz_region[FZ_STATES].off = h->geo.off_states;
-	fz_region[FZ_STATES].len = (size_t)h->geo.n_entries * sizeof(uint64_t);
-	fz_region[FZ_ENTRIES].off = h->geo.off_entries;
-	fz_region[FZ_ENTRIES].len = (size_t)h->geo.n_entries * h->geo.entry_stride;
+	h = (struct cr_header *)t->img;
+	t->region[FZ_HEADER].off = 0;
+	t->region[FZ_HEADER].len = sizeof(struct cr_header);
+	t->region[FZ_INDEX].off = h->geo.off_index;
+	t->region[FZ_INDEX].len = (size_t)h->geo.n_buckets * sizeof(struct cr_bucket);
+	t->region[FZ_RSLOTS].off = h->geo.off_rslots;
+	t->region[FZ_RSLOTS].len = (size_t)h->params.n_rslots * sizeof(struct cr_rslot);
+	t->region[FZ_STATES].off = h->geo.off_states;
+	t->region[FZ_STATES].len = (size_t)h->geo.n_entries * sizeof(uint64_t);
+	t->region[FZ_ENTRIES].off = h->geo.off_entries;
+	t->region[FZ_ENTRIES].len = (size_t)h->geo.n_entries * h->geo.entry_stride;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -178,7 +203,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	fz_make_template();
+	fz_make_template(0);
+	fz_make_template(1);
 	return 0;
 }
 
@@ -205,6 +231,8 @@ static unsigned fz_u16(struct fz_input *in)
 static void fz_write(uint8_t *img, size_t img_size, unsigned r, size_t off, const uint8_t *src,
 		     size_t len, int fill, uint8_t value)
 {
+	if (fz_region[r].len == 0)
+		return;	/* an empty region (no side entries: key_max <= 16, no pid flag) */
 	size_t start = fz_region[r].off + off % fz_region[r].len;
 	size_t end = fz_region[r].off + fz_region[r].len;
 
@@ -302,6 +330,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz_input in = { data, size };
 	uint8_t ids[FZ_MAX_IDS][16];
 	size_t lens[FZ_MAX_IDS], n_ids = 0;
+
+	fz_use(size & 1);
+
 	size_t img_size = fz_tpl_size;
 	uint8_t *img = malloc(2 * fz_tpl_size);
 	char name[64];
