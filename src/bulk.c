@@ -58,24 +58,22 @@ static void cr_bulk_probe(const struct connreg_handle *reg, struct cr_rslot *slo
 	cr_read_lock(reg, slot);
 	for (size_t i = 0; i < m; i++) {
 		const struct cr_bucket *bk = p->bk[i];
-		uint32_t want = p->want[i], m0, m1, k;
+		uint32_t want = p->want[i];
+		const struct cr_rec *r;
 		struct cr_hit hit;
 
 		if (caa_unlikely(want == 0))
 			continue;
-		/* ORD-5(r): acquire pairs with the publishing store: the record is filled. */
-		m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
-		/* ORD-5(r): as above, for the second record. */
-		m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);
-		k = m0 != want;
-		__asm__("" : "+r"(k));	/* no branch on which record (cr_bucket_scan) */
-		if (caa_likely((uint64_t)(m0 ^ want) * (m1 ^ want) == 0 && lens[i] <= CR_KEY_INLINE &&
-			       cr_rec_kw_eq(&bk->rec[k], p->w[i]))) {
+		r = cr_bucket_pick(bk, want);
+		if (caa_likely(r != NULL) && caa_likely(lens[i] <= CR_KEY_INLINE) &&
+		    caa_likely(cr_rec_kw_eq(r, p->w[i]))) {
 			/* ORD-19(r): as cr_hit_transport. */
-			out[i] = atomic_load_explicit(&bk->rec[k].transport, memory_order_acquire);
+			out[i] = atomic_load_explicit(&r->transport, memory_order_acquire);
 			rc[i] = 0;
-		} else if (cr_index_find_kw(reg, want, p->w[i], ids[i], (uint32_t)lens[i],
-					    (uint32_t)(bk - reg->index), &hit)) {
+			continue;
+		}
+		if (cr_index_find_kw(reg, want, p->w[i], ids[i], (uint32_t)lens[i],
+				     (uint32_t)(bk - reg->index), &hit)) {
 			out[i] = cr_hit_transport(&hit);
 			rc[i] = 0;
 		} else {

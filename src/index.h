@@ -136,6 +136,32 @@ static inline __attribute__((always_inline)) bool cr_rec_kw_eq(const struct cr_r
 }
 
 /*
+ * The record of bucket bk whose meta word is want, or NULL if neither is:
+ * the probe step of the fast lookup and of bulk lookups. Both words are
+ * loaded and the record is chosen with no branch on which of the two it
+ * is (a coin toss: that branch would go the wrong way half the time; the
+ * empty asm keeps GCC from turning the select back into it); "either
+ * matches" is one test, the 64-bit product of the two differences being
+ * zero exactly when one of them is (no overflow). When both match (a tag
+ * collision) record 0 is returned, and a caller whose key compare fails
+ * goes to the full probe (cr_bucket_scan), which tries both.
+ */
+static inline __attribute__((always_inline)) const struct cr_rec *
+cr_bucket_pick(const struct cr_bucket *bk, uint32_t want)
+{
+	/* ORD-5(r): acquire pairs with the publishing store: the record is filled. */
+	uint32_t m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
+	/* ORD-5(r): as above, for the second record. */
+	uint32_t m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);
+	uint32_t i = m0 != want;
+
+	__asm__("" : "+r"(i));
+	if ((uint64_t)(m0 ^ want) * (m1 ^ want) != 0)
+		return NULL;
+	return &bk->rec[i];
+}
+
+/*
  * Does LIVE record pos (whose meta matched len's code) hold id (whose
  * words are w)? Ids of up to 16 bytes compare in the line; longer ones
  * compare their first 16 bytes there, then the rest in the side entry.

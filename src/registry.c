@@ -126,9 +126,10 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 	    uint32_t hi_len)
 {
 	const struct cr_bucket *bk;
+	const struct cr_rec *r;
 	struct cr_rslot *slot;
 	struct cr_kw w;
-	uint32_t want, m0, m1, i;
+	uint32_t want, m0, m1;
 	uint64_t h;
 
 	if (id_len < lo_len || id_len > hi_len)
@@ -139,20 +140,8 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 	want = cr_meta_live(cr_lenc((uint32_t)id_len), cr_tag(h));
 	slot = cr_tls.slot;
 	cr_read_lock_light(reg, slot);
-	/* ORD-5(r): acquire pairs with the publishing store: the record is filled. */
-	m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
-	/* ORD-5(r): as above, for the second record. */
-	m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);
-	/* The candidate, chosen with no branch (see cr_bucket_scan). */
-	i = m0 != want;
-	__asm__("" : "+r"(i));
-	/*
-	 * Does either word match? The product is zero exactly when one
-	 * factor is (no overflow): one branch, and not one on which record.
-	 */
-	if (caa_likely((uint64_t)(m0 ^ want) * (m1 ^ want) == 0)) {
-		const struct cr_rec *r = &bk->rec[i];
-
+	r = cr_bucket_pick(bk, want);
+	if (caa_likely(r != NULL)) {
 		if (caa_likely(cr_rec_kw_eq(r, w))) {
 			/* ORD-19(r): as cr_hit_transport. */
 			*transport = atomic_load_explicit(&r->transport, memory_order_acquire);
@@ -164,11 +153,12 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 	/*
 	 * Does the probe end here? Yes if either record is EMPTY, or if the
 	 * home's bound is 0 (no id homed here lies past it, INV-4; the bound
-	 * is in this same line). The words are loaded again, so that m0 and
-	 * m1 need not stay in registers: records never return to EMPTY, so
-	 * one seen now was EMPTY at the first load too, and the id was absent
-	 * then. ORD-5(r): as above (only EMPTY or not is used).
+	 * is in this same line). The words are loaded again, so that the
+	 * pick's need not stay in registers: records never return to EMPTY,
+	 * so one seen now was EMPTY at the pick too, and the id was absent
+	 * then.
 	 */
+	/* ORD-5(r): acquire pairs with the publishing store (only EMPTY or not is used). */
 	m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
 	/* ORD-5(r): as above. */
 	m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);

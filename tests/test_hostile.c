@@ -1262,6 +1262,43 @@ static int h_len_within(const void *id, size_t len, uint64_t transport, void *ar
 }
 
 /*
+ * Map registry `name` read-write (as a process that scribbles on the
+ * segment would), call patch on each LIVE record of its index, unmap.
+ * Returns how many records were patched.
+ */
+typedef void h_rec_patch_fn(const struct cr_header *h, struct cr_bucket *bk, unsigned i);
+
+static int h_patch_live_records(const char *name, h_rec_patch_fn *patch)
+{
+	struct stat sb;
+	int patched = 0;
+	int fd = shm_open(name, O_RDWR, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &sb), 0);
+	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	cr_assert_neq(base, MAP_FAILED);
+	const struct cr_header *h = (const struct cr_header *)base;
+	struct cr_bucket *bk = (struct cr_bucket *)(base + h->geo.off_index);
+
+	for (uint32_t b = 0; b < h->geo.n_buckets; b++)
+		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++)
+			if (cr_meta_is_live(atomic_load(&bk[b].meta[i]))) {
+				patch(h, &bk[b], i);
+				patched++;
+			}
+	munmap(base, (size_t)sb.st_size);
+	return patched;
+}
+
+static void h_lenc_16(const struct cr_header *h, struct cr_bucket *bk, unsigned i)
+{
+	(void)h;
+	atomic_store(&bk->meta[i], cr_meta_live(16, atomic_load(&bk->meta[i])));
+}
+
+/*
  * A meta word whose length code exceeds key_max (found by fuzz_open: the
  * walk copied 16 bytes into a key_max buffer) is a corrupt record: walks
  * and checks skip or report it and never hand out an id longer than
@@ -1272,33 +1309,12 @@ Test(hostile, live_record_with_a_length_past_key_max_is_skipped)
 	char name[T_NAME_BUF];
 	connreg_config_t cfg = t_cfg(4, 3, 4);
 	connreg_t *r;
-	struct stat sb;
 	size_t worst = 0;
-	int patched = 0;
 
 	t_name(name, "h-lenc");
 	cr_assert_eq(connreg_create(name, &cfg, &r), 0);
 	cr_assert_eq(connreg_register(r, "abc", 3, 7), 0);
-	int fd = shm_open(name, O_RDWR, 0);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(fstat(fd, &sb), 0);
-	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	cr_assert_neq(base, MAP_FAILED);
-	const struct cr_header *h = (const struct cr_header *)base;
-	struct cr_bucket *bk = (struct cr_bucket *)(base + h->geo.off_index);
-
-	for (uint32_t b = 0; b < h->geo.n_buckets; b++)
-		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			uint32_t m = atomic_load(&bk[b].meta[i]);
-
-			if (cr_meta_is_live(m)) {
-				atomic_store(&bk[b].meta[i], cr_meta_live(16, m));
-				patched++;
-			}
-		}
-	munmap(base, (size_t)sb.st_size);
-	cr_assert_eq(patched, 1);
+	cr_assert_eq(h_patch_live_records(name, h_lenc_16), 1);
 	cr_assert_eq(connreg_foreach(r, h_len_within, &worst), 0);
 	cr_assert_leq(worst, 3u, "foreach handed out an id of %zu bytes (key_max 3)", worst);
 	cr_assert_gt(connreg_check(r, NULL, NULL), 0, "check did not report the corrupt record");
@@ -1309,43 +1325,28 @@ Test(hostile, live_record_with_a_length_past_key_max_is_skipped)
 /*
  * A registry of short ids without the pid flag has no side entries (its
  * region is empty, at the segment's end). A corrupt meta word that claims
- * a long id there must not make a walk read a side entry: it would read
- * past the mapping. Walks skip it, check reports it.
+ * a long id there must not make a walk read a side entry: there is none
+ * (the handle's pointer is NULL, so such a read faults). Walks skip it,
+ * check reports it.
  */
+static void h_lenc_long(const struct cr_header *h, struct cr_bucket *bk, unsigned i)
+{
+	cr_assert_eq(h->geo.entry_stride, 0, "short ids, no pid flag: no side entries");
+	cr_assert_eq(h->geo.off_entries, h->geo.segment_size, "the empty region ends the segment");
+	atomic_store(&bk->meta[i], cr_meta_live(CR_META_LENC_LONG, atomic_load(&bk->meta[i])));
+}
+
 Test(hostile, long_length_code_without_side_entries_is_skipped)
 {
 	char name[T_NAME_BUF];
 	connreg_config_t cfg = t_cfg(4, 16, 4);
 	connreg_t *r;
-	struct stat sb;
 	size_t worst = 0;
-	int patched = 0;
 
 	t_name(name, "h-long");
 	cr_assert_eq(connreg_create(name, &cfg, &r), 0);
 	cr_assert_eq(connreg_register(r, "abc", 3, 7), 0);
-	int fd = shm_open(name, O_RDWR, 0);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(fstat(fd, &sb), 0);
-	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	cr_assert_neq(base, MAP_FAILED);
-	const struct cr_header *h = (const struct cr_header *)base;
-	struct cr_bucket *bk = (struct cr_bucket *)(base + h->geo.off_index);
-
-	cr_assert_eq(h->geo.entry_stride, 0, "short ids, no pid flag: no side entries");
-	cr_assert_eq(h->geo.off_entries, h->geo.segment_size, "the empty region ends the segment");
-	for (uint32_t b = 0; b < h->geo.n_buckets; b++)
-		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
-			uint32_t m = atomic_load(&bk[b].meta[i]);
-
-			if (cr_meta_is_live(m)) {
-				atomic_store(&bk[b].meta[i], cr_meta_live(CR_META_LENC_LONG, m));
-				patched++;
-			}
-		}
-	munmap(base, (size_t)sb.st_size);
-	cr_assert_eq(patched, 1);
+	cr_assert_eq(h_patch_live_records(name, h_lenc_long), 1);
 	cr_assert_eq(connreg_foreach(r, h_len_within, &worst), 0);
 	cr_assert_leq(worst, 16u, "foreach handed out an id of %zu bytes (key_max 16)", worst);
 	cr_assert_gt(connreg_check(r, NULL, NULL), 0, "check did not report the corrupt record");
@@ -1360,6 +1361,12 @@ Test(hostile, long_length_code_without_side_entries_is_skipped)
  * and connreg_check names the record. Ids of each length class are
  * patched: 3 (bytes), 5 (two 4-byte loads), 12 (two 8-byte loads).
  */
+static void h_pad_nonzero(const struct cr_header *h, struct cr_bucket *bk, unsigned i)
+{
+	(void)h;
+	bk->rec[i].key[15] = 0x5a;
+}
+
 Test(hostile, short_key_with_nonzero_padding_is_missed_and_reported)
 {
 	static const struct {
@@ -1369,9 +1376,7 @@ Test(hostile, short_key_with_nonzero_padding_is_missed_and_reported)
 	char name[T_NAME_BUF];
 	connreg_config_t cfg = t_cfg(8, 16, 4);
 	connreg_t *r;
-	struct stat sb;
 	uint64_t v;
-	int patched = 0;
 
 	t_name(name, "h-pad");
 	cr_assert_eq(connreg_create(name, &cfg, &r), 0);
@@ -1380,23 +1385,7 @@ Test(hostile, short_key_with_nonzero_padding_is_missed_and_reported)
 		cr_assert_eq(connreg_get_transport(r, ids[k].id, ids[k].len, &v), 0);
 	}
 	T_ASSERT_CHECK_CLEAN(r);
-	int fd = shm_open(name, O_RDWR, 0);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(fstat(fd, &sb), 0);
-	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	cr_assert_neq(base, MAP_FAILED);
-	const struct cr_header *h = (const struct cr_header *)base;
-	struct cr_bucket *bk = (struct cr_bucket *)(base + h->geo.off_index);
-
-	for (uint32_t b = 0; b < h->geo.n_buckets; b++)
-		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++)
-			if (cr_meta_is_live(atomic_load(&bk[b].meta[i]))) {
-				bk[b].rec[i].key[15] = 0x5a;
-				patched++;
-			}
-	munmap(base, (size_t)sb.st_size);
-	cr_assert_eq(patched, 3);
+	cr_assert_eq(h_patch_live_records(name, h_pad_nonzero), 3);
 	for (unsigned k = 0; k < 3; k++) {
 		v = 0;
 		cr_assert_eq(connreg_get_transport(r, ids[k].id, ids[k].len, &v), -ENOENT,
