@@ -57,7 +57,6 @@ static inline uint32_t cr_tag(uint64_t h)
 	return (uint32_t)(h >> 40);
 }
 
-
 static inline _Atomic uint32_t *cr_meta_at(const struct connreg_handle *reg, uint32_t pos)
 {
 	return &reg->index[pos / CR_BUCKET_SLOTS].meta[pos % CR_BUCKET_SLOTS];
