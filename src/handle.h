@@ -16,6 +16,17 @@
 struct connreg_handle;
 
 /*
+ * XXH3's keys for ids of up to 16 bytes, folded once from the segment's
+ * secret at open (cr_hash_keys_init): XXH3_64bits_withSecret reads and
+ * XORs two secret words per key on every call.
+ */
+struct cr_hash_keys {
+	uint64_t k1to3;		/* ids of 1..3 bytes */
+	uint64_t k4to8;		/* 4..8 */
+	uint64_t k9to16[2];	/* 9..16: the first and the last 8 bytes */
+};
+
+/*
  * A thread's claim on a reader slot through one handle. Owned by that
  * thread: it holds a liveness token (owner.h), and only it can let go of
  * it, so only it frees the record (thread.c).
@@ -37,6 +48,7 @@ struct connreg_handle {
 	uint8_t *entries;
 	const uint8_t *secret;
 	struct cr_header *hdr;
+	struct cr_hash_keys hkeys;	/* from secret (index.h) */
 	uint32_t n_buckets;
 	uint32_t entry_stride;
 	uint32_t n_entries;

@@ -13,6 +13,15 @@ uint64_t cr_hash_long(const struct connreg_handle *reg, const void *id, size_t l
 	return XXH3_64bits_withSecret(id, len, reg->secret, CR_SECRET_SIZE);
 }
 
+void cr_hash_keys_init(struct cr_hash_keys *k, const uint8_t *secret)
+{
+	/* XXH3_len_{1to3,4to8,9to16}_64b's bitflips, seed 0. */
+	k->k1to3 = XXH_readLE32(secret) ^ XXH_readLE32(secret + 4);
+	k->k4to8 = XXH_readLE64(secret + 8) ^ XXH_readLE64(secret + 16);
+	k->k9to16[0] = XXH_readLE64(secret + 24) ^ XXH_readLE64(secret + 32);
+	k->k9to16[1] = XXH_readLE64(secret + 40) ^ XXH_readLE64(secret + 48);
+}
+
 uint32_t cr_rec_key(const struct connreg_handle *reg, uint32_t pos, uint32_t meta, uint8_t *key)
 {
 	const struct cr_rec *r = cr_rec_at(reg, pos);

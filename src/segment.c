@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "handle.h"
+#include "index.h"
 #include "owner.h"
 #include "rcu.h"
 #include "shm.h"
@@ -124,6 +125,7 @@ static int cr_handle_new(uint8_t *base, const struct cr_params *p, const struct 
 	/* No side entries (stride 0): NULL, so that a stray read faults at once, not past the map. */
 	reg->entries = g->entry_stride ? base + g->off_entries : NULL;
 	reg->secret = reg->hdr->secret;
+	cr_hash_keys_init(&reg->hkeys, reg->secret);
 	reg->n_buckets = g->n_buckets;
 	reg->entry_stride = g->entry_stride;
 	reg->n_entries = g->n_entries;

@@ -253,6 +253,7 @@ int cr_thread_attach(struct connreg_handle *reg, struct cr_thread **out)
 	cr_tls.handle_gen = reg->handle_gen;
 	cr_tls.thr = t;
 	cr_tls.slot = t->slot;
+	cr_tls.last = &reg->index[reg->n_buckets - 1];
 	*out = t;
 	return 0;
 }

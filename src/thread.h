@@ -24,6 +24,7 @@ struct cr_tls_cache {
 	uint64_t handle_gen;
 	struct cr_thread *thr;
 	struct cr_rslot *slot;		/* thr->slot: the fast lookup's announce word, one load away */
+	const struct cr_bucket *last;	/* reg's last bucket: the fast lookup's wrap test */
 };
 /* Initial-exec: one %fs-relative load, no __tls_get_addr, in the .so too. */
 extern __thread struct cr_tls_cache cr_tls __attribute__((tls_model("initial-exec")));

@@ -210,3 +210,92 @@ Test(probe, ids_with_equal_meta_words_are_told_apart_by_key)
 	}
 	connreg_close(r);
 }
+
+/*
+ * The fast lookup takes the probe's second step itself (the bucket after
+ * a full home) and hands anything further, and a home in the last bucket
+ * (whose next is bucket 0), to the full probe. Each way must find a
+ * displaced id and end a miss at the bound or at an EMPTY record, for ids
+ * of both fast copies (1..7 and 8..16 bytes).
+ */
+
+/* n ids of len bytes (3..16) homed at bucket `home`: "s-" and the last len-2 digits of k. */
+static void pb_ids_at(const struct cr_header *h, uint32_t home, size_t len, unsigned n,
+		      unsigned *k, char ids[][17])
+{
+	for (unsigned found = 0; found < n; (*k)++) {
+		char id[40];
+
+		cr_assert_lt(*k, 10000000u, "no id homed at %u", home);
+		snprintf(id, sizeof id, "s-%030u", *k);
+		memmove(id + 2, id + 32 - (len - 2), len - 2 + 1);	/* the last len-2 digits */
+		uint64_t hv = XXH3_64bits_withSecret(id, len, h->secret, CR_SECRET_SIZE);
+
+		if ((uint32_t)(((hv & 0xffffffffu) * h->geo.n_buckets) >> 32) == home)
+			memcpy(ids[found++], id, len + 1);
+	}
+}
+
+static void pb_expect(connreg_t *r, const char *id, size_t len, int rc, uint64_t want)
+{
+	uint64_t v = 0;
+
+	cr_assert_eq(connreg_get_transport(r, id, len, &v), rc, "%.*s: rc", (int)len, id);
+	if (rc == 0)
+		cr_assert_eq(v, want, "%.*s: got %" PRIu64 ", want %" PRIu64, (int)len, id, v, want);
+}
+
+static void pb_past_home(size_t len)
+{
+	char name[T_NAME_BUF], a[4][17], b[3][17], l[4][17];
+	connreg_config_t cfg = t_cfg(16, 16, 4);	/* 16 buckets */
+	struct cr_header hdr;
+	unsigned k = 0;
+	uint32_t last;
+	connreg_t *r;
+
+	t_name(name, "past");
+	cr_assert_eq(connreg_create(name, &cfg, &r), 0);
+	pb_header(name, &hdr);
+	last = hdr.geo.n_buckets - 1;
+	pb_ids_at(&hdr, 0, len, 4, &k, a);	/* a[3]: never registered */
+	pb_ids_at(&hdr, 1, len, 3, &k, b);
+	pb_ids_at(&hdr, last, len, 4, &k, l);	/* l[3]: never registered */
+
+	/* a[2] lands in bucket 1 (bound 1), beside one EMPTY record. */
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(connreg_register(r, a[i], len, 10 + (uint64_t)i), 0);
+	pb_expect(r, a[2], len, 0, 12);
+	pb_expect(r, a[3], len, -ENOENT, 0);	/* ends at bucket 1's EMPTY record */
+
+	/* Bucket 1 fills (a[2], b[0]); b[1] and b[2] go on: a miss homed at 0 ends at its bound. */
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(connreg_register(r, b[i], len, 20 + (uint64_t)i), 0);
+	pb_expect(r, a[3], len, -ENOENT, 0);
+	pb_expect(r, b[1], len, 0, 21);
+	pb_expect(r, b[2], len, 0, 22);
+
+	/* a[2] moves two buckets on (bound 2): past the fast lookup's second step. */
+	cr_assert_eq(connreg_unregister(r, a[2], len), 0);
+	cr_assert_eq(connreg_register(r, a[2], len, 32), 0);
+	pb_expect(r, a[2], len, 0, 32);
+	pb_expect(r, a[3], len, -ENOENT, 0);
+
+	/* Homed at the last bucket: the third wraps to bucket 0 or past it. */
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(connreg_register(r, l[i], len, 40 + (uint64_t)i), 0);
+	for (int i = 0; i < 3; i++)
+		pb_expect(r, l[i], len, 0, 40 + (uint64_t)i);
+	pb_expect(r, l[3], len, -ENOENT, 0);
+	for (int i = 0; i < 2; i++)
+		pb_expect(r, a[i], len, 0, 10 + (uint64_t)i);
+	cr_assert_eq(connreg_check(r, NULL, NULL), 0);
+	connreg_close(r);
+}
+
+Test(probe, ids_past_a_full_home_are_found_and_misses_end_at_the_bound)
+{
+	pb_past_home(16);
+	pb_past_home(8);
+	pb_past_home(5);
+}
