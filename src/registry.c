@@ -206,6 +206,13 @@ static __attribute__((noinline, flatten)) int cr_get_tiny(connreg_t *reg, const 
 	return cr_get_fast(reg, id, id_len, transport, 1, 7);
 }
 
+/* Ids of 8..15 bytes (64-bit ids, short names). */
+static __attribute__((noinline, flatten)) int cr_get_mid(connreg_t *reg, const void *id,
+							 size_t id_len, uint64_t *transport)
+{
+	return cr_get_fast(reg, id, id_len, transport, 8, CR_KEY_INLINE - 1);
+}
+
 __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len,
 						   uint64_t *transport)
 {
@@ -223,10 +230,15 @@ __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *i
 		return cr_get_slow(reg, id, id_len, transport);
 	if (caa_unlikely(cr_tls.handle_gen != reg->handle_gen))
 		return cr_get_slow(reg, id, id_len, transport);
-	/* 8..16 bytes (64-bit ids, binary UUIDs) here; shorter ids in their own copy. */
-	if (caa_unlikely(id_len < 8))
-		return cr_get_tiny(reg, id, id_len, transport);
-	return cr_get_fast(reg, id, id_len, transport, 8, CR_KEY_INLINE);
+	/*
+	 * 16 bytes (binary UUIDs) here, with the length a constant; shorter
+	 * ids in their own copies, one jump away.
+	 */
+	if (caa_likely(id_len == CR_KEY_INLINE))
+		return cr_get_fast(reg, id, CR_KEY_INLINE, transport, CR_KEY_INLINE, CR_KEY_INLINE);
+	if (id_len >= 8)
+		return cr_get_mid(reg, id, id_len, transport);
+	return cr_get_tiny(reg, id, id_len, transport);
 }
 
 /* A transport's pid identity (CONNREG_TRANSPORT_IS_PID), worked out before any lock. */
