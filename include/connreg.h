@@ -274,6 +274,12 @@ CONNREG_API int connreg_register(connreg_t *reg, const void *id, size_t id_len,
 /*
  * Wait-free lookup. Returns 0 and *transport, -ENOENT, -EINVAL,
  * -ENAMETOOLONG, -ECHILD; on a thread's first call -EAGAIN or -ENOMEM.
+ *
+ * Async-signal-safe once the calling thread has made one call on reg
+ * (the first claims a reader slot: it allocates and locks), as is
+ * connreg_get_transport_bulk: a signal handler may look up ids even when
+ * it interrupted a lookup of the same thread on the same handle. Writers,
+ * walks and the open/close calls are not async-signal-safe.
  */
 CONNREG_API int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len,
 				      uint64_t *transport);
@@ -354,7 +360,7 @@ typedef struct connreg_stats {
 	uint32_t readers;      /* reader slots claimed by threads */
 	uint32_t max_probe;    /* most buckets any lookup may visit */
 	uint64_t entries;      /* record positions: 2 * capacity (two per bucket line) */
-	uint64_t buckets;      /* index buckets (7 slots each) */
+	uint64_t buckets;      /* index buckets (two records each) */
 	uint64_t segment_size; /* bytes */
 	uint32_t key_max;
 	uint32_t max_threads;  /* reader slots */

@@ -55,7 +55,7 @@ static void cr_bulk_probe(const struct connreg_handle *reg, struct cr_rslot *slo
 			  const void *const ids[], const size_t lens[], uint64_t out[], int rc[],
 			  const struct cr_bulk_prep *p)
 {
-	cr_read_lock(reg, slot);
+	uint64_t outer = cr_read_lock(reg, slot);
 	for (size_t i = 0; i < m; i++) {
 		const struct cr_bucket *bk = p->bk[i];
 		uint32_t want = p->want[i];
@@ -80,7 +80,7 @@ static void cr_bulk_probe(const struct connreg_handle *reg, struct cr_rslot *slo
 			rc[i] = -ENOENT;
 		}
 	}
-	cr_read_unlock(slot);
+	cr_read_unlock(slot, outer);
 }
 
 /* Prepare the batch that starts at id `base` (if any) into p. */

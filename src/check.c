@@ -196,7 +196,7 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 	cr_slots_reap_dead(reg);
 	cr_check_header(&c);
 	for (uint32_t b = 0; b < reg->n_buckets; b++) {
-		cr_read_lock(reg, t->slot);
+		uint64_t outer = cr_read_lock(reg, t->slot);
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
 			/* ORD-5(r): acquire pairs with the publishing store. */
 			uint32_t m = atomic_load_explicit(&reg->index[b].meta[i], memory_order_acquire);
@@ -209,7 +209,7 @@ int connreg_check(connreg_t *reg, void (*report)(const char *problem, void *arg)
 				cr_problem(&c, "bucket %u record %u: invalid meta %#x", b, i, m);
 			}
 		}
-		cr_read_unlock(t->slot);
+		cr_read_unlock(t->slot, outer);
 	}
 	cr_check_states(&c);
 	/* The settled ledgers equal the live slots (INV-5). */

@@ -24,10 +24,23 @@
 /*
  * Enter a read-side section. Everything read from the index until
  * cr_read_unlock stays valid: no entry reachable at any moment of the
- * section is reused before it ends.
+ * section is reused before it ends. Returns what the slot held: 0, or the
+ * epoch of an outer section of this thread on this slot that the call is
+ * nested in (a lookup from a signal handler that interrupted one). Such a
+ * section is left announced: it began earlier, so its epoch protects all
+ * the nested one reads, and the nested one must not end it. Pass the
+ * value to cr_read_unlock.
  */
-static inline void cr_read_lock(const struct connreg_handle *reg, struct cr_rslot *slot)
+static inline uint64_t cr_read_lock(const struct connreg_handle *reg, struct cr_rslot *slot)
 {
+	/*
+	 * Relaxed: the slot is written only by this thread (and the handlers
+	 * it runs, which finish before it goes on), so program order is enough.
+	 */
+	uint64_t outer = atomic_load_explicit(&slot->epoch, memory_order_relaxed);
+
+	if (caa_unlikely(outer != 0))
+		return outer;
 	/*
 	 * ORD-1(r): seq_cst load of the global epoch, so an epoch newer than the
 	 * one a writer read after unlinking (ORD-3) implies this section sees
@@ -54,11 +67,23 @@ static inline void cr_read_lock(const struct connreg_handle *reg, struct cr_rslo
 		/* ORD-2(w) fallback: full store->load fence, pairs with cr_gp_poll's fence. */
 		atomic_thread_fence(memory_order_seq_cst);
 	}
+	return 0;
+}
+
+/*
+ * Is this thread inside a section on slot already? The fast lookup asks
+ * before it announces, and leaves a nested lookup to the slow path.
+ */
+static inline bool cr_read_nested(const struct cr_rslot *slot)
+{
+	/* Relaxed: as cr_read_lock's first load. */
+	return atomic_load_explicit(&slot->epoch, memory_order_relaxed) != 0;
 }
 
 /*
  * cr_read_lock for a process known to be light (the fast lookup checks
- * reg->fast_len_max, which is 0 otherwise): no test, no fence.
+ * reg->fast_len_max, which is 0 otherwise) and a section known not to be
+ * nested (cr_read_nested): no test, no fence. End it with outer 0.
  */
 static inline void cr_read_lock_light(const struct connreg_handle *reg, struct cr_rslot *slot)
 {
@@ -71,14 +96,16 @@ static inline void cr_read_lock_light(const struct connreg_handle *reg, struct c
 	atomic_signal_fence(memory_order_seq_cst);
 }
 
-static inline void cr_read_unlock(struct cr_rslot *slot)
+/* Leave a section: outer is what cr_read_lock returned (0 for the fast lookup's). */
+static inline void cr_read_unlock(struct cr_rslot *slot, uint64_t outer)
 {
 	/*
 	 * ORD-4(w) (withdraw): every read of the section happens before the
 	 * store of 0; a scan that reads it (acquire) may then reuse what the
-	 * section saw. Pairs with the acquire loads in cr_gp_poll.
+	 * section saw. Pairs with the acquire loads in cr_gp_poll. A nested
+	 * section stores the outer one's epoch back, unchanged.
 	 */
-	atomic_store_explicit(&slot->epoch, 0, memory_order_release);
+	atomic_store_explicit(&slot->epoch, outer, memory_order_release);
 }
 
 /*

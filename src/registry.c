@@ -65,14 +65,14 @@ static __attribute__((noinline, flatten)) int cr_get_slow(connreg_t *reg, const 
 		return rc;
 	h = cr_hash(reg, id, id_len);
 	cr_bucket_prefetch(reg, cr_home(reg, h));
-	cr_read_lock(reg, t->slot);
+	uint64_t outer = cr_read_lock(reg, t->slot);
 	if (cr_index_find_at(reg, id, (uint32_t)id_len, h, cr_home(reg, h), &hit)) {
 		*transport = cr_hit_transport(&hit);
 		rc = 0;
 	} else {
 		rc = -ENOENT;
 	}
-	cr_read_unlock(t->slot);
+	cr_read_unlock(t->slot, outer);
 	return rc;
 }
 
@@ -104,7 +104,7 @@ static __attribute__((noinline, flatten)) int cr_get_on(const struct cr_bucket *
 		found = cr_index_find_kw(reg, want, w, NULL, len, home, &hit);
 	if (found)
 		*transport = cr_hit_transport(&hit);
-	cr_read_unlock(cr_tls.slot);
+	cr_read_unlock(cr_tls.slot, 0);
 	return found ? 0 : -ENOENT;
 }
 
@@ -145,7 +145,7 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 		if (caa_likely(cr_rec_kw_eq(r, w))) {
 			/* ORD-19(r): as cr_hit_transport. */
 			*transport = atomic_load_explicit(&r->transport, memory_order_acquire);
-			cr_read_unlock(slot);
+			cr_read_unlock(slot, 0);
 			return 0;
 		}
 		return cr_get_on(bk, want, w.lo, w.hi, transport, false);
@@ -167,7 +167,7 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 
 	if (caa_likely(((uint64_t)m0 * m1 == 0) | (bound == 0))) {
 		/* The end of the probe: absent. */
-		cr_read_unlock(slot);
+		cr_read_unlock(slot, 0);
 		return -ENOENT;
 	}
 	/*
@@ -181,7 +181,7 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 			if (caa_likely(cr_rec_kw_eq(r, w))) {
 				/* ORD-19(r): as cr_hit_transport. */
 				*transport = atomic_load_explicit(&r->transport, memory_order_acquire);
-				cr_read_unlock(slot);
+				cr_read_unlock(slot, 0);
 				return 0;
 			}
 		} else {
@@ -191,7 +191,7 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 			m1 = atomic_load_explicit(&bk[1].meta[1], memory_order_acquire);
 			if (((uint64_t)m0 * m1 == 0) | (bound == 1)) {
 				/* An EMPTY record, or the last bucket in the bound: absent. */
-				cr_read_unlock(slot);
+				cr_read_unlock(slot, 0);
 				return -ENOENT;
 			}
 		}
@@ -229,6 +229,9 @@ __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *i
 	if (caa_unlikely(id_len - 1 >= reg->fast_len_max))
 		return cr_get_slow(reg, id, id_len, transport);
 	if (caa_unlikely(cr_tls.handle_gen != reg->handle_gen))
+		return cr_get_slow(reg, id, id_len, transport);
+	/* A lookup nested in one of this thread's (from a signal handler): see cr_read_lock. */
+	if (caa_unlikely(cr_read_nested(cr_tls.slot)))
 		return cr_get_slow(reg, id, id_len, transport);
 	/*
 	 * 16 bytes (binary UUIDs) here, with the length a constant; shorter
@@ -536,7 +539,7 @@ static int cr_write(connreg_t *reg, const void *id, size_t id_len, struct cr_wri
 			return rc;
 		CR_FAULT();
 		cr_notify_note(reg, t, h);
-		cr_read_lock(reg, t->slot);
+		uint64_t outer = cr_read_lock(reg, t->slot);
 		if (cr_index_find(reg, id, (uint32_t)id_len, h, &hit)) {
 			uint64_t cur = cr_rec_transport(reg, hit.pos);
 
@@ -557,7 +560,7 @@ static int cr_write(connreg_t *reg, const void *id, size_t id_len, struct cr_wri
 		} else {
 			rc = cr_insert_new(reg, t, id, id_len, h, w->transport, &pi, &skipped);
 		}
-		cr_read_unlock(t->slot);
+		cr_read_unlock(t->slot, outer);
 		pthread_mutex_unlock(&stripe->mu);
 		if (rc != CR_NO_POSITION)
 			break;
@@ -615,11 +618,11 @@ int connreg_unregister(connreg_t *reg, const void *id, size_t id_len)
 	if (rc)
 		return rc;
 	h = cr_hash(reg, id, id_len);
-	cr_read_lock(reg, t->slot);
+	uint64_t outer = cr_read_lock(reg, t->slot);
 	/* Lock-free: the CAS fails only when another removal took the record first. */
 	while (cr_index_find(reg, id, (uint32_t)id_len, h, &hit))
 		if (cr_remove_at(reg, t, &hit, cr_home(reg, h)))
 			break;
-	cr_read_unlock(t->slot);
+	cr_read_unlock(t->slot, outer);
 	return 0;
 }

@@ -24,7 +24,7 @@ int cr_walk_bucket(struct connreg_handle *reg, struct cr_thread *t, uint32_t b, 
 	unsigned cnt = 0;
 	int rc = 0;
 
-	cr_read_lock(reg, t->slot);
+	uint64_t outer = cr_read_lock(reg, t->slot);
 	for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
 		uint32_t pos = b * CR_BUCKET_SLOTS + i;
 		/* ORD-5(r): acquire pairs with the publishing store. */
@@ -44,7 +44,7 @@ int cr_walk_bucket(struct connreg_handle *reg, struct cr_thread *t, uint32_t b, 
 		tr[cnt] = cr_rec_transport(reg, pos);
 		cnt++;
 	}
-	cr_read_unlock(t->slot);
+	cr_read_unlock(t->slot, outer);
 	for (unsigned i = 0; i < cnt && rc == 0; i++)
 		rc = fn(keys + (size_t)i * reg->key_max, lens[i], tr[i], arg);
 	return rc;
@@ -182,13 +182,13 @@ static int cr_reap_one(struct connreg_handle *reg, struct cr_thread *t, struct c
 
 	if (cr_stripe_lock(reg, stripe))
 		return 0;	/* a stopped writer holds it: left for the next reap */
-	cr_read_lock(reg, t->slot);
+	uint64_t outer = cr_read_lock(reg, t->slot);
 	if (cr_index_find(reg, key, c->len, h, &hit) && hit.pos == c->hit.pos &&
 	    cr_rec_transport(reg, hit.pos) == c->transport &&
 	    /* Relaxed: written under the stripe lock we hold. */
 	    atomic_load_explicit(&cr_entry_at(reg, hit.pos)->pid_id, memory_order_relaxed) == c->pid_id)
 		n = cr_remove_at(reg, t, &hit, cr_home(reg, h));
-	cr_read_unlock(t->slot);
+	cr_read_unlock(t->slot, outer);
 	pthread_mutex_unlock(&stripe->mu);
 	return n;
 }
@@ -218,7 +218,7 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 	for (uint32_t b = 0; b < reg->n_buckets; b++) {
 		unsigned cnt = 0;
 
-		cr_read_lock(reg, t->slot);
+		uint64_t outer = cr_read_lock(reg, t->slot);
 		for (unsigned i = 0; i < CR_BUCKET_SLOTS; i++) {
 			uint32_t pos = b * CR_BUCKET_SLOTS + i;
 			/* ORD-5(r): acquire pairs with the publishing store. */
@@ -247,7 +247,7 @@ int connreg_reap(connreg_t *reg, uint64_t *removed)
 			c->hit = (struct cr_hit){ cr_rec_at(reg, pos), pos, m };
 			cnt++;
 		}
-		cr_read_unlock(t->slot);
+		cr_read_unlock(t->slot, outer);
 		for (unsigned i = 0; i < cnt; i++)
 			if (cr_dead_cached(&cache, (uint32_t)cand[i].pid_id,
 					   (uint32_t)(cand[i].pid_id >> 32)))
