@@ -64,8 +64,7 @@ static void cr_bulk_probe(const struct connreg_handle *reg, struct cr_rslot *slo
 
 		if (caa_unlikely(want == 0))
 			continue;
-		r = cr_bucket_pick(bk, want);
-		if (caa_likely(r != NULL) && caa_likely(lens[i] <= CR_KEY_INLINE) &&
+		if (caa_likely(cr_bucket_pick(bk, want, &r)) && caa_likely(lens[i] <= CR_KEY_INLINE) &&
 		    caa_likely(cr_rec_kw_eq(r, p->w[i]))) {
 			/* ORD-19(r): as cr_hit_transport. */
 			out[i] = atomic_load_explicit(&r->transport, memory_order_acquire);

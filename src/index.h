@@ -170,29 +170,44 @@ static inline __attribute__((always_inline)) bool cr_rec_kw_eq(const struct cr_r
 }
 
 /*
- * The record of bucket bk whose meta word is want, or NULL if neither is:
- * the probe step of the fast lookup and of bulk lookups. Both words are
- * loaded and the record is chosen with no branch on which of the two it
- * is (a coin toss: that branch would go the wrong way half the time; the
- * empty asm keeps GCC from turning the select back into it); "either
- * matches" is one test, the 64-bit product of the two differences being
- * zero exactly when one of them is (no overflow). When both match (a tag
- * collision) record 0 is returned, and a caller whose key compare fails
- * goes to the full probe (cr_bucket_scan), which tries both.
+ * Is either record of bucket bk's meta word want? If so, *r is that
+ * record: the probe step of the fast lookup and of bulk lookups. Both
+ * words are loaded and the record is chosen with no branch on which of
+ * the two it is (a coin toss: that branch would go the wrong way half the
+ * time). When both match (a tag collision) record 0 is chosen, and a
+ * caller whose key compare fails goes to the full probe (cr_bucket_scan),
+ * which tries both. (A bool and an out pointer, not a pointer or NULL:
+ * the select is opaque to the compiler, which would test the pointer.)
  */
-static inline __attribute__((always_inline)) const struct cr_rec *
-cr_bucket_pick(const struct cr_bucket *bk, uint32_t want)
+static inline __attribute__((always_inline)) bool
+cr_bucket_pick(const struct cr_bucket *bk, uint32_t want, const struct cr_rec **r)
 {
 	/* ORD-5(r): acquire pairs with the publishing store: the record is filled. */
 	uint32_t m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
 	/* ORD-5(r): as above, for the second record. */
 	uint32_t m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);
+#if defined(__x86_64__)
+	uint32_t m = m0;
+	uintptr_t i;
+
+	/* i = m0 != want; m = i ? m1 : m0. GCC 12 turns any C form of the select into a branch. */
+	__asm__("xor %k[i], %k[i]\n\t"
+		"cmp %[want], %[m]\n\t"
+		"setne %b[i]\n\t"
+		"cmovne %[m1], %[m]"
+		: [m] "+r"(m), [i] "=&q"(i)
+		: [want] "r"(want), [m1] "r"(m1)
+		: "cc");
+	*r = &bk->rec[i];
+	return m == want;
+#else
+	/* Either matches: the 64-bit product of the differences is 0 exactly when one is. */
 	uint32_t i = m0 != want;
 
-	__asm__("" : "+r"(i));
-	if ((uint64_t)(m0 ^ want) * (m1 ^ want) != 0)
-		return NULL;
-	return &bk->rec[i];
+	__asm__("" : "+r"(i));	/* keeps the select from becoming a branch */
+	*r = &bk->rec[i];
+	return (uint64_t)(m0 ^ want) * (m1 ^ want) == 0;
+#endif
 }
 
 /*

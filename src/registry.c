@@ -140,8 +140,7 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 	want = cr_meta_live(cr_lenc((uint32_t)id_len), cr_tag(h));
 	slot = cr_tls.slot;
 	cr_read_lock_light(reg, slot);
-	r = cr_bucket_pick(bk, want);
-	if (caa_likely(r != NULL)) {
+	if (caa_likely(cr_bucket_pick(bk, want, &r))) {
 		if (caa_likely(cr_rec_kw_eq(r, w))) {
 			/* ORD-19(r): as cr_hit_transport. */
 			*transport = atomic_load_explicit(&r->transport, memory_order_acquire);
@@ -176,8 +175,7 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 	 * bucket's next is the first: that case is cr_get_on's.
 	 */
 	if (caa_likely(bk != cr_tls.last)) {
-		r = cr_bucket_pick(bk + 1, want);
-		if (caa_likely(r != NULL)) {
+		if (caa_likely(cr_bucket_pick(bk + 1, want, &r))) {
 			if (caa_likely(cr_rec_kw_eq(r, w))) {
 				/* ORD-19(r): as cr_hit_transport. */
 				*transport = atomic_load_explicit(&r->transport, memory_order_acquire);
