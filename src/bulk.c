@@ -22,6 +22,19 @@ struct cr_bulk_prep {
 	uint32_t want[CR_BULK_BATCH];			/* LIVE meta words; 0: bad id */
 };
 
+/* Hash id (len bytes, checked), prefetch its home, and note its words in slot i of p. */
+static inline __attribute__((always_inline)) void
+cr_bulk_prep_one(const struct connreg_handle *reg, const void *id, size_t len, size_t i,
+		 struct cr_bulk_prep *p)
+{
+	uint64_t h = cr_hash(reg, id, len);
+
+	p->bk[i] = &reg->index[cr_home(reg, h)];
+	__builtin_prefetch(p->bk[i]);
+	p->want[i] = cr_meta_live(cr_lenc((uint32_t)len), cr_tag(h));
+	p->w[i] = cr_key_words(id, (uint32_t)len);
+}
+
 /* Check, hash and prefetch ids [0, m): rc[] gets the argument errors. */
 static void cr_bulk_prep(const struct connreg_handle *reg, size_t m, const void *const ids[],
 			 const size_t lens[], int rc[], struct cr_bulk_prep *p)
@@ -29,7 +42,6 @@ static void cr_bulk_prep(const struct connreg_handle *reg, size_t m, const void 
 	for (size_t i = 0; i < m; i++) {
 		const void *id = ids[i];
 		size_t len = lens[i];
-		uint64_t h;
 
 		/* One unsigned compare rejects an empty id and one past key_max. */
 		if (caa_unlikely(!id || len - 1 >= reg->key_max)) {
@@ -37,25 +49,27 @@ static void cr_bulk_prep(const struct connreg_handle *reg, size_t m, const void 
 			p->want[i] = 0;	/* never a LIVE word: skipped by the probe */
 			continue;
 		}
-		h = cr_hash(reg, id, len);
-		p->bk[i] = &reg->index[cr_home(reg, h)];
-		__builtin_prefetch(p->bk[i]);
-		p->want[i] = cr_meta_live(cr_lenc((uint32_t)len), cr_tag(h));
-		p->w[i] = cr_key_words(id, (uint32_t)len);
+		/* 16 bytes (binary UUIDs) with the length a constant, as the single lookup. */
+		if (caa_likely(len == CR_KEY_INLINE))
+			cr_bulk_prep_one(reg, id, CR_KEY_INLINE, i, p);
+		else
+			cr_bulk_prep_one(reg, id, len, i, p);
 	}
 }
 
 /*
- * Probe a prepared batch inside one read-side section: the home bucket as
- * the single fast path does (both words, a candidate chosen with no
- * branch, two words of key), and the full probe (cr_index_find_kw) for
- * the rest: a long id, a full home, a tag that matched another key.
+ * Probe a prepared batch inside one read-side section: the first two
+ * buckets of a short id as the single fast path probes them
+ * (cr_probe_short), and the full probe (cr_index_find_kw) for the rest: a
+ * long id, an id past the second bucket, a tag that matched another key.
  */
 static void cr_bulk_probe(const struct connreg_handle *reg, struct cr_rslot *slot, size_t m,
 			  const void *const ids[], const size_t lens[], uint64_t out[], int rc[],
 			  const struct cr_bulk_prep *p)
 {
+	const struct cr_bucket *last = &reg->index[reg->n_buckets - 1];
 	uint64_t outer = cr_read_lock(reg, slot);
+
 	for (size_t i = 0; i < m; i++) {
 		const struct cr_bucket *bk = p->bk[i];
 		uint32_t want = p->want[i];
@@ -64,12 +78,19 @@ static void cr_bulk_probe(const struct connreg_handle *reg, struct cr_rslot *slo
 
 		if (caa_unlikely(want == 0))
 			continue;
-		if (caa_likely(cr_bucket_pick(bk, want, &r)) && caa_likely(lens[i] <= CR_KEY_INLINE) &&
-		    caa_likely(cr_rec_kw_eq(r, p->w[i]))) {
-			/* ORD-19(r): as cr_hit_transport. */
-			out[i] = atomic_load_explicit(&r->transport, memory_order_acquire);
-			rc[i] = 0;
-			continue;
+		if (caa_likely(lens[i] <= CR_KEY_INLINE)) {
+			enum cr_probe pr = cr_probe_short(bk, &last, want, p->w[i], &r);
+
+			if (caa_likely(pr == CR_PROBE_HIT)) {
+				/* ORD-19(r): as cr_hit_transport. */
+				out[i] = atomic_load_explicit(&r->transport, memory_order_acquire);
+				rc[i] = 0;
+				continue;
+			}
+			if (pr == CR_PROBE_ABSENT) {
+				rc[i] = -ENOENT;
+				continue;
+			}
 		}
 		if (cr_index_find_kw(reg, want, p->w[i], ids[i], (uint32_t)lens[i],
 				     (uint32_t)(bk - reg->index), &hit)) {

@@ -210,6 +210,53 @@ cr_bucket_pick(const struct cr_bucket *bk, uint32_t want, const struct cr_rec **
 #endif
 }
 
+enum cr_probe { CR_PROBE_HIT, CR_PROBE_ABSENT, CR_PROBE_AGAIN, CR_PROBE_ON };
+
+/*
+ * The first two steps of the probe for a short id (at most 16 bytes: its
+ * meta word want and key words w say all about it), inside a read-side
+ * section, with no call: the fast lookup's and bulk's. HIT: *r holds it.
+ * ABSENT: the probe ended (an EMPTY record, or the home's bound). AGAIN: a
+ * tag matched at home and the key did not: the full probe from home.
+ * ON: the id, if present, lies past the second bucket, or past the last
+ * bucket (*last, the index's, read only then; its next is the first): the
+ * full probe from the bucket after home.
+ *
+ * A miss at home loads the meta words again for the end test instead of
+ * keeping them: records never return to EMPTY, so one seen now was EMPTY
+ * at the pick too, and the id was absent then. The home's bound is in the
+ * same line. An id whose home is full lies in the next bucket nearly
+ * always: that bucket is picked the same way.
+ */
+static inline __attribute__((always_inline)) enum cr_probe
+cr_probe_short(const struct cr_bucket *bk, const struct cr_bucket *const *last, uint32_t want,
+	       struct cr_kw w, const struct cr_rec **r)
+{
+	uint32_t m0, m1, bound;
+
+	if (caa_likely(cr_bucket_pick(bk, want, r)))
+		return caa_likely(cr_rec_kw_eq(*r, w)) ? CR_PROBE_HIT : CR_PROBE_AGAIN;
+	/* ORD-5(r): acquire pairs with the publishing store (only EMPTY or not is used). */
+	m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
+	/* ORD-5(r): as above. */
+	m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);
+	/* Relaxed, ORD-16(r): as cr_bound (0 and 1 are themselves whatever the clamp). */
+	bound = atomic_load_explicit(&bk->ctl, memory_order_relaxed) & CR_BOUND_MASK;
+	if (caa_likely(((uint64_t)m0 * m1 == 0) | (bound == 0)))
+		return CR_PROBE_ABSENT;
+	if (caa_unlikely(bk == *last))
+		return CR_PROBE_ON;
+	if (caa_likely(cr_bucket_pick(bk + 1, want, r)))
+		return caa_likely(cr_rec_kw_eq(*r, w)) ? CR_PROBE_HIT : CR_PROBE_ON;
+	/* ORD-5(r): as above, for the next bucket. */
+	m0 = atomic_load_explicit(&bk[1].meta[0], memory_order_acquire);
+	/* ORD-5(r): as above. */
+	m1 = atomic_load_explicit(&bk[1].meta[1], memory_order_acquire);
+	if (((uint64_t)m0 * m1 == 0) | (bound == 1))
+		return CR_PROBE_ABSENT;	/* an EMPTY record, or the last bucket in the bound */
+	return CR_PROBE_ON;
+}
+
 /*
  * Does LIVE record pos (whose meta matched len's code) hold id (whose
  * words are w)? Ids of up to 16 bytes compare in the line; longer ones

@@ -115,8 +115,8 @@ static __attribute__((noinline, flatten)) int cr_get_on(const struct cr_bucket *
  * only its own length classes), this thread's record for reg in the cache
  * (a fork child's cache is emptied by the atfork handler, so the fork
  * check of cr_thread_get is the slow path's), a membarrier process
- * (fast_len_max is 0 otherwise), and a home bucket that settles it: the
- * id there, or an EMPTY record. Anything else is handed on, inside the
+ * (fast_len_max is 0 otherwise), and a probe that the first two buckets
+ * settle (cr_probe_short). Anything else is handed on, inside the
  * section, to cr_get_on. What stays live is kept to what fits the
  * call-clobbered registers: the handle and the id are not needed past
  * the hash, the meta words are not kept past the match.
@@ -129,7 +129,7 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 	const struct cr_rec *r;
 	struct cr_rslot *slot;
 	struct cr_kw w;
-	uint32_t want, m0, m1;
+	uint32_t want;
 	uint64_t h;
 
 	if (id_len < lo_len || id_len > hi_len)
@@ -140,61 +140,20 @@ cr_get_fast(connreg_t *reg, const void *id, size_t id_len, uint64_t *transport, 
 	want = cr_meta_live(cr_lenc((uint32_t)id_len), cr_tag(h));
 	slot = cr_tls.slot;
 	cr_read_lock_light(reg, slot);
-	if (caa_likely(cr_bucket_pick(bk, want, &r))) {
-		if (caa_likely(cr_rec_kw_eq(r, w))) {
-			/* ORD-19(r): as cr_hit_transport. */
-			*transport = atomic_load_explicit(&r->transport, memory_order_acquire);
-			cr_read_unlock(slot, 0);
-			return 0;
-		}
-		return cr_get_on(bk, want, w.lo, w.hi, transport, false);
-	}
-	/*
-	 * Does the probe end here? Yes if either record is EMPTY, or if the
-	 * home's bound is 0 (no id homed here lies past it, INV-4; the bound
-	 * is in this same line). The words are loaded again, so that the
-	 * pick's need not stay in registers: records never return to EMPTY,
-	 * so one seen now was EMPTY at the pick too, and the id was absent
-	 * then.
-	 */
-	/* ORD-5(r): acquire pairs with the publishing store (only EMPTY or not is used). */
-	m0 = atomic_load_explicit(&bk->meta[0], memory_order_acquire);
-	/* ORD-5(r): as above. */
-	m1 = atomic_load_explicit(&bk->meta[1], memory_order_acquire);
-	/* Relaxed, ORD-16(r): as cr_bound (0 is 0 whatever the clamp). */
-	uint32_t bound = atomic_load_explicit(&bk->ctl, memory_order_relaxed) & CR_BOUND_MASK;
-
-	if (caa_likely(((uint64_t)m0 * m1 == 0) | (bound == 0))) {
-		/* The end of the probe: absent. */
+	switch (cr_probe_short(bk, &cr_tls.last, want, w, &r)) {
+	case CR_PROBE_HIT:
+		/* ORD-19(r): as cr_hit_transport. */
+		*transport = atomic_load_explicit(&r->transport, memory_order_acquire);
+		cr_read_unlock(slot, 0);
+		return 0;
+	case CR_PROBE_ABSENT:
 		cr_read_unlock(slot, 0);
 		return -ENOENT;
+	case CR_PROBE_AGAIN:
+		return cr_get_on(bk, want, w.lo, w.hi, transport, false);
+	default:
+		return cr_get_on(bk, want, w.lo, w.hi, transport, true);
 	}
-	/*
-	 * The probe's second step, here rather than through a call: an id
-	 * whose home is full lies in the next bucket nearly always. The last
-	 * bucket's next is the first: that case is cr_get_on's.
-	 */
-	if (caa_likely(bk != cr_tls.last)) {
-		if (caa_likely(cr_bucket_pick(bk + 1, want, &r))) {
-			if (caa_likely(cr_rec_kw_eq(r, w))) {
-				/* ORD-19(r): as cr_hit_transport. */
-				*transport = atomic_load_explicit(&r->transport, memory_order_acquire);
-				cr_read_unlock(slot, 0);
-				return 0;
-			}
-		} else {
-			/* ORD-5(r): as above, for the next bucket. */
-			m0 = atomic_load_explicit(&bk[1].meta[0], memory_order_acquire);
-			/* ORD-5(r): as above. */
-			m1 = atomic_load_explicit(&bk[1].meta[1], memory_order_acquire);
-			if (((uint64_t)m0 * m1 == 0) | (bound == 1)) {
-				/* An EMPTY record, or the last bucket in the bound: absent. */
-				cr_read_unlock(slot, 0);
-				return -ENOENT;
-			}
-		}
-	}
-	return cr_get_on(bk, want, w.lo, w.hi, transport, true);
 }
 
 /* Ids of 1..7 bytes: the fast path's copy for their length classes. */

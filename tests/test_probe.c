@@ -236,13 +236,21 @@ static void pb_ids_at(const struct cr_header *h, uint32_t home, size_t len, unsi
 	}
 }
 
+/* A single lookup and a bulk one (the same first two steps, cr_probe_short) agree with want. */
 static void pb_expect(connreg_t *r, const char *id, size_t len, int rc, uint64_t want)
 {
-	uint64_t v = 0;
+	const void *ids[1] = { id };
+	size_t lens[1] = { len };
+	uint64_t v = 0, bv = 0;
+	int brc = 1;
 
 	cr_assert_eq(connreg_get_transport(r, id, len, &v), rc, "%.*s: rc", (int)len, id);
 	if (rc == 0)
 		cr_assert_eq(v, want, "%.*s: got %" PRIu64 ", want %" PRIu64, (int)len, id, v, want);
+	cr_assert_eq(connreg_get_transport_bulk(r, 1, ids, lens, &bv, &brc), 0);
+	cr_assert_eq(brc, rc, "%.*s: bulk rc %d", (int)len, id, brc);
+	if (rc == 0)
+		cr_assert_eq(bv, want, "%.*s: bulk got %" PRIu64, (int)len, id, bv);
 }
 
 static void pb_past_home(size_t len)
