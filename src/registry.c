@@ -182,20 +182,25 @@ __attribute__((flatten)) int connreg_get_transport(connreg_t *reg, const void *i
 	__asm__("");
 	if (caa_unlikely(!transport))
 		return -EINVAL;
-	/* One unsigned compare rejects an empty id and one too long for the fast path. */
-	if (caa_unlikely(id_len - 1 >= reg->fast_len_max))
-		return cr_get_slow(reg, id, id_len, transport);
 	if (caa_unlikely(cr_tls.handle_gen != reg->handle_gen))
 		return cr_get_slow(reg, id, id_len, transport);
 	/* A lookup nested in one of this thread's (from a signal handler): see cr_read_lock. */
 	if (caa_unlikely(cr_read_nested(cr_tls.slot)))
 		return cr_get_slow(reg, id, id_len, transport);
 	/*
-	 * 16 bytes (binary UUIDs) here, with the length a constant; shorter
-	 * ids in their own copies, one jump away.
+	 * 16 bytes (binary UUIDs) here, with the length a constant, when the
+	 * fast path takes them (fast_len_max: 16, or less for a smaller
+	 * key_max, 0 without membarrier); shorter ids in their own copies,
+	 * one jump away.
 	 */
-	if (caa_likely(id_len == CR_KEY_INLINE))
+	if (caa_likely(id_len == CR_KEY_INLINE)) {
+		if (caa_unlikely(reg->fast_len_max != CR_KEY_INLINE))
+			return cr_get_slow(reg, id, id_len, transport);
 		return cr_get_fast(reg, id, CR_KEY_INLINE, transport, CR_KEY_INLINE, CR_KEY_INLINE);
+	}
+	/* One unsigned compare rejects an empty id and one too long for the fast path. */
+	if (caa_unlikely(id_len - 1 >= reg->fast_len_max))
+		return cr_get_slow(reg, id, id_len, transport);
 	if (id_len >= 8)
 		return cr_get_mid(reg, id, id_len, transport);
 	return cr_get_tiny(reg, id, id_len, transport);
