@@ -93,6 +93,15 @@ static inline const char *t_name(char *buf, const char *tag)
 	return buf;
 }
 
+/* Remember a name built otherwise (e.g. t_name's plus a suffix) for t_cleanup_names(). */
+static inline void t_name_track(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (t_names_n < T_MAX_NAMES && n < T_NAME_BUF)
+		memcpy(t_names[t_names_n++], name, n + 1);
+}
+
 /* Suite .fini: remove every segment name this test process built. */
 static inline void t_cleanup_names(void)
 {

@@ -400,7 +400,7 @@ Test(cli, json_validator_sanity)
 
 static const char *const all_commands[] = {
 	"create", "unlink", "get", "register", "update", "unregister", "cas",
-	"list", "dump", "load", "stat", "check", "reap", "watch",
+	"list", "dump", "load", "stat", "check", "reap", "watch", "hosts",
 };
 
 #define N_ALL_COMMANDS (sizeof(all_commands) / sizeof(all_commands[0]))
@@ -1263,4 +1263,69 @@ Test(cli, watch_ends_cleanly_on_SIGINT)
 	struct proc p;
 	cr_expect_eq(RUN(&p, "check", name), 0, "%s", p.obuf);
 	proc_free(&p);
+}
+
+/*
+ * A cluster view as connregd --cluster-view keeps it (docs/cluster.md):
+ * values are routes, (host number << 48) | transport, and VIEW.hosts maps
+ * each host id to its number (bit 16: up). Written here through the
+ * library, as connregd writes them, so no Redis is needed to read them.
+ */
+Test(cli, get_route_and_hosts_read_a_cluster_view)
+{
+	char view[T_NAME_BUF], hosts[T_NAME_BUF];
+	connreg_config_t cfg;
+	connreg_t *v, *h;
+	struct proc p;
+
+	make_reg(view, "cli-view", "16");
+	cr_assert_lt(strlen(view) + sizeof(".hosts"), sizeof(hosts));
+	memcpy(hosts, view, strlen(view));
+	memcpy(hosts + strlen(view), ".hosts", sizeof(".hosts"));
+	t_name_track(hosts);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.capacity = 16;
+	cfg.key_max = 64;
+	cr_assert_eq(connreg_create(hosts, &cfg, &h), 0);
+	cr_assert_eq(connreg_register(h, "alpha", 5, 1 | (UINT64_C(1) << 16)), 0);	/* up */
+	cr_assert_eq(connreg_register(h, "beta.dc-2", 9, 2), 0);			/* down */
+	connreg_close(h);
+	v = open_reg(view);
+	cr_assert_eq(connreg_register(v, "conn-1", 6, (UINT64_C(2) << 48) | 4242), 0);
+	cr_assert_eq(connreg_register(v, "conn-2", 6, (UINT64_C(7) << 48) | 99), 0);
+	cr_assert_eq(connreg_register(v, "conn-3", 6, (UINT64_C(1) << 48) | 0xFFFFFFFFFFFFu), 0);
+	connreg_close(v);
+
+	cr_expect_eq(RUN(&p, "get", "--route", view, "conn-1"), 0, "%s", p.ebuf);
+	cr_expect_str_eq(p.obuf, "beta.dc-2 4242\n");
+	proc_free(&p);
+	cr_expect_eq(RUN(&p, "get", "-r", view, "conn-3"), 0, "%s", p.ebuf);
+	cr_expect_str_eq(p.obuf, "alpha 281474976710655\n");
+	proc_free(&p);
+	/* A host number the hosts registry does not name yet. */
+	cr_expect_eq(RUN(&p, "get", "--route", view, "conn-2"), 0, "%s", p.ebuf);
+	cr_expect_str_eq(p.obuf, "#7 99\n");
+	proc_free(&p);
+	/* Without --route: the raw value. */
+	cr_expect_eq(RUN(&p, "get", view, "conn-1"), 0);
+	cr_expect_str_eq(p.obuf, "562949953425554\n");	/* 2 << 48 | 4242 */
+	proc_free(&p);
+	EXPECT_EXIT(1, "get", "--route", view, "conn-9");
+	EXPECT_EXIT(2, "register", "--route", view, "conn-9", "1");
+
+	cr_expect_eq(RUN(&p, "hosts", view), 0, "%s", p.ebuf);
+	cr_expect_str_eq(p.obuf, "1 alpha up\n2 beta.dc-2 down\n");
+	proc_free(&p);
+	cr_expect_eq(RUN(&p, "hosts", "--json", view), 0, "%s", p.ebuf);
+	cr_expect_str_eq(p.obuf, "[{\"number\":1,\"host\":\"alpha\",\"up\":true},"
+				 "{\"number\":2,\"host\":\"beta.dc-2\",\"up\":false}]\n");
+	cr_expect(json_valid(p.obuf), "not JSON: %s", p.obuf);
+	proc_free(&p);
+
+	/* No hosts registry: a system error naming it, for get --route and hosts alike. */
+	cr_assert_eq(connreg_unlink(hosts), 0);
+	cr_expect_eq(RUN(&p, "get", "--route", view, "conn-1"), 3);
+	EXPECT_CONTAINS(p.ebuf, ".hosts");
+	proc_free(&p);
+	EXPECT_EXIT(3, "hosts", view);
 }

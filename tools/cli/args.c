@@ -180,13 +180,14 @@ int cli_parse_args(const struct cli_command *cmd, int argc, char **argv, unsigne
 		{ "text", no_argument, NULL, 't' },
 		{ "escaped", no_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "route", no_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(a, 0, sizeof(*a));
 	optind = 0;	/* GNU: start a fresh scan */
-	while ((c = getopt_long(argc, argv, "hte", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hter", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			cli_print_help(cmd, stdout);
@@ -204,6 +205,11 @@ int cli_parse_args(const struct cli_command *cmd, int argc, char **argv, unsigne
 			if (!(allow & CLI_ALLOW_JSON))
 				return cli_usage(cmd, "option --json does not apply here");
 			a->json = true;
+			break;
+		case 'r':
+			if (!(allow & CLI_ALLOW_ROUTE))
+				return cli_usage(cmd, "option --route does not apply here");
+			a->route = true;
 			break;
 		default:
 			/* getopt has said what was wrong */

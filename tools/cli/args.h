@@ -53,10 +53,12 @@ int cli_parse_id(const char *arg, enum cli_id_syntax syntax, struct cli_id *id,
 /* Options accepted by the simple subcommands (bits for cli_parse_args). */
 #define CLI_ALLOW_ID_SYNTAX	0x1	/* --text, --escaped */
 #define CLI_ALLOW_JSON		0x2	/* --json */
+#define CLI_ALLOW_ROUTE		0x4	/* --route (get on a cluster view) */
 
 struct cli_args {
 	enum cli_id_syntax syntax;
 	bool json;
+	bool route;
 	int npos;	/* positional arguments left */
 	char **pos;
 };

@@ -5,6 +5,7 @@
 #ifndef CONNREG_CLI_H
 #define CONNREG_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 /* Exit codes, documented in connreg(1). */
@@ -27,6 +28,10 @@ extern const struct cli_command cmd_get, cmd_register, cmd_update, cmd_unregiste
 extern const struct cli_command cmd_list, cmd_dump, cmd_load;
 extern const struct cli_command cmd_stat, cmd_check, cmd_reap;
 extern const struct cli_command cmd_watch;
+extern const struct cli_command cmd_hosts;
+
+/* get --route: print "HOST TRANSPORT" for view value route of registry view (cmd_route.c). */
+int cli_print_route(const struct cli_command *self, const char *view, uint64_t route);
 
 /* Print the command's full help (synopsis, summary, details). */
 void cli_print_help(const struct cli_command *cmd, FILE *out);

@@ -19,6 +19,7 @@ struct id_call {
 	char name[CLI_NAME_SIZE];
 	struct cli_id id;
 	uint64_t num[2];	/* the TRANSPORT arguments, in order */
+	bool route;		/* get --route */
 	connreg_t *reg;
 };
 
@@ -32,7 +33,9 @@ static int id_call_begin(const struct cli_command *self, int argc, char **argv, 
 	struct cli_args a;
 	int rc;
 
-	rc = cli_parse_args(self, argc, argv, CLI_ALLOW_ID_SYNTAX, &a);
+	rc = cli_parse_args(self, argc, argv,
+			    CLI_ALLOW_ID_SYNTAX | (self == &cmd_get ? CLI_ALLOW_ROUTE : 0), &a);
+	c->route = a.route;
 	if (rc < 0)
 		rc = cli_expect_args(self, &a, 2 + n_num);
 	if (rc < 0)
@@ -59,15 +62,20 @@ static int run_get(const struct cli_command *self, int argc, char **argv)
 	connreg_close(c.reg);
 	if (rc)
 		return cli_lib_error(self, c.name, &c.id, rc);
+	if (c.route)
+		return cli_print_route(self, c.name, t);
 	printf("%" PRIu64 "\n", t);
 	return cli_finish_output(self, c.name, CLI_EXIT_OK);
 }
 
 const struct cli_command cmd_get = {
 	.name = "get",
-	.synopsis = "[--text|--escaped] NAME ID",
+	.synopsis = "[--text|--escaped] [--route] NAME ID",
 	.summary = "print the id's transport (exit 1 if not registered)",
-	.details = ID_OPTIONS_HELP,
+	.details = ID_OPTIONS_HELP
+	"  -r, --route    NAME is a cluster view (connregd --cluster-view): print the\n"
+	"                 host that holds the id and its transport there, \"HOST T\"\n"
+	"                 (HOST is \"#N\" while NAME.hosts does not name host N yet)\n",
 	.run = run_get,
 };
 

@@ -14,7 +14,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_get, &cmd_register, &cmd_update, &cmd_unregister, &cmd_cas,
 	&cmd_list, &cmd_dump, &cmd_load,
 	&cmd_stat, &cmd_check, &cmd_reap,
-	&cmd_watch,
+	&cmd_watch, &cmd_hosts,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
