@@ -1,4 +1,5 @@
 """Code run in other processes by test_processes.py (importable by "spawn")."""
+import signal
 import sys
 
 import connreg
@@ -21,6 +22,10 @@ def spawn_peer(name, ready, go, result):
 
 def wait_forever(name):
     """Wait with no timeout on an id nobody changes; only SIGINT ends it."""
+    # Python leaves SIGINT ignored when it starts with it ignored (a job
+    # started with & by a non-interactive shell, as some CI runners do):
+    # install the interpreter's own handler, as an interactive run has it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     r = connreg.Registry.open(name)
     print("waiting", flush=True)
     try:
