@@ -279,7 +279,10 @@ CONNREG_API int connreg_register(connreg_t *reg, const void *id, size_t id_len,
  * (the first claims a reader slot: it allocates and locks), as is
  * connreg_get_transport_bulk: a signal handler may look up ids even when
  * it interrupted a lookup of the same thread on the same handle. Writers,
- * walks and the open/close calls are not async-signal-safe.
+ * walks and the open/close calls are not async-signal-safe. A lookup left
+ * other than by its return (siglongjmp out of a handler that interrupted
+ * it) leaves the thread inside its read section: grace periods then wait
+ * for that thread until it exits or closes the handle.
  */
 CONNREG_API int connreg_get_transport(connreg_t *reg, const void *id, size_t id_len,
 				      uint64_t *transport);
