@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -182,4 +183,129 @@ Test(signal, a_lookup_nested_in_a_lookup_leaves_the_outer_section_announced)
 		sg_check("bulk");
 	}
 	connreg_close(sg_reg);
+}
+
+/*
+ * The same nesting, at random points, against a writer process that
+ * removes and re-inserts ids (so positions are reused after grace
+ * periods): a 200 us timer (a real-time signal) interrupts the reader's
+ * lookups and its handler looks ids up too. Each transport names its id, so an answer
+ * that belongs to another id is seen. The deterministic test above is
+ * the one that fails on a nested lookup ending its outer section; this
+ * one checks the whole read side under signals and writers together.
+ */
+#define SG_CHURN_IDS 48
+#define SG_CHURN_MS 1500
+
+static connreg_t *sg_churn_reg;
+static volatile sig_atomic_t sg_churn_ticks, sg_churn_wrong;
+static unsigned sg_churn_rng = 12345;
+
+static void sg_churn_id(unsigned i, char id[16])
+{
+	snprintf(id, 16, "churn-%03u", i);
+}
+
+/* A transport of id i names it in its high half. */
+static int sg_churn_check(unsigned i, int rc, uint64_t t)
+{
+	return rc == -ENOENT || (rc == 0 && (t >> 32) == i) ? 0 : 1;
+}
+
+static void sg_churn_handler(int sig)
+{
+	(void)sig;
+	for (int k = 0; k < 4; k++) {
+		unsigned i;
+		char id[16];
+		uint64_t t = 0;
+
+		sg_churn_rng = sg_churn_rng * 1103515245u + 12345u;
+		i = (sg_churn_rng >> 16) % SG_CHURN_IDS;
+		sg_churn_id(i, id);
+		int rc = connreg_get_transport(sg_churn_reg, id, strlen(id), &t);
+
+		sg_churn_wrong += sg_churn_check(i, rc, t);
+	}
+	sg_churn_ticks++;
+}
+
+static int sg_churn_writer(void *arg)
+{
+	const char *name = arg;
+	uint64_t end = t_now_ms() + SG_CHURN_MS;
+	uint32_t v = 1, rng = 777;
+	connreg_t *r;
+
+	if (connreg_open(name, &r) != 0)
+		return 2;
+	while (t_now_ms() < end) {
+		char id[16];
+		unsigned i;
+		int rc;
+
+		rng = rng * 1103515245u + 12345u;
+		i = (rng >> 16) % SG_CHURN_IDS;
+		sg_churn_id(i, id);
+		if (connreg_unregister(r, id, strlen(id)) != 0)
+			return 3;
+		rc = connreg_register(r, id, strlen(id), (uint64_t)i << 32 | v++);
+		if (rc != 0 && rc != -EAGAIN)
+			return 4;
+	}
+	connreg_close(r);
+	return 0;
+}
+
+Test(signal, lookups_from_a_timer_signal_never_see_another_ids_transport)
+{
+	char name[T_NAME_BUF];
+	connreg_config_t cfg = t_cfg(SG_CHURN_IDS, 16, 8);
+	struct itimerspec it = { { 0, 200000 }, { 0, 200000 } };
+	struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN + 1 };
+	timer_t timer;
+	uint64_t end, lookups = 0;
+	unsigned wrong = 0;
+	pid_t writer;
+
+	t_name(name, "sigchurn");
+	cr_assert_eq(connreg_create(name, &cfg, &sg_churn_reg), 0);
+	for (unsigned i = 0; i < SG_CHURN_IDS; i++) {
+		char id[16];
+
+		sg_churn_id(i, id);
+		cr_assert_eq(connreg_register(sg_churn_reg, id, strlen(id), (uint64_t)i << 32), 0);
+	}
+	/* The thread's first lookup (it claims the slot) before any signal. */
+	{
+		uint64_t t;
+
+		cr_assert_eq(connreg_get_transport(sg_churn_reg, "churn-000", 9, &t), 0);
+	}
+	cr_assert_neq(signal(SIGRTMIN + 1, sg_churn_handler), SIG_ERR);
+	cr_assert_eq(timer_create(CLOCK_MONOTONIC, &ev, &timer), 0);
+	writer = t_fork(sg_churn_writer, name);
+	cr_assert_gt(writer, 0);
+	cr_assert_eq(timer_settime(timer, 0, &it, NULL), 0);
+	end = t_now_ms() + SG_CHURN_MS;
+	for (unsigned i = 0; t_now_ms() < end; i = (i + 7) % SG_CHURN_IDS) {
+		char id[16];
+		uint64_t t = 0;
+
+		sg_churn_id(i, id);
+		for (int k = 0; k < 64; k++, lookups++) {
+			int rc = connreg_get_transport(sg_churn_reg, id, strlen(id), &t);
+
+			wrong += (unsigned)sg_churn_check(i, rc, t);
+		}
+	}
+	cr_assert_eq(timer_delete(timer), 0);
+	cr_assert_eq(t_wait(writer, 10000), 0, "the writer failed");
+	cr_assert_eq(wrong, 0, "%u of %" PRIu64 " lookups returned another id's transport", wrong,
+		     lookups);
+	cr_assert_eq(sg_churn_wrong, 0, "%d lookups in the handler returned another id's transport",
+		     (int)sg_churn_wrong);
+	cr_assert_gt(sg_churn_ticks, 50, "the timer fired only %d times", (int)sg_churn_ticks);
+	cr_assert_eq(connreg_check(sg_churn_reg, NULL, NULL), 0);
+	connreg_close(sg_churn_reg);
 }
