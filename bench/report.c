@@ -273,7 +273,7 @@ unsigned report_targets(FILE *out, const struct results *r)
 	struct target t[MAX_TARGETS];
 	unsigned k = targets_evaluate(r, t, MAX_TARGETS), missed = 0;
 
-	fprintf(out, "targets (issue 4: within this run, not asserted; verdict on the workers' CPU "
+	fprintf(out, "targets (issues 4 and 10: within this run, not asserted; verdict on the workers' CPU "
 		     "time, wall time alongside):\n");
 	for (unsigned i = 0; i < k; i++) {
 		const char *verdict = !t[i].available ? "n/a   " : t[i].met ? "met   " : "MISSED";
