@@ -18,6 +18,7 @@
 
 #include <criterion/criterion.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -100,6 +101,41 @@ static inline void t_name_track(const char *name)
 
 	if (t_names_n < T_MAX_NAMES && n < T_NAME_BUF)
 		memcpy(t_names[t_names_n++], name, n + 1);
+}
+
+/* Remove a flat temporary directory and the files in it (test clean-up). */
+static inline void t_rm_dir(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *e;
+
+	while (dir && (e = readdir(dir)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd(dir), e->d_name, 0);
+	if (dir)
+		closedir(dir);
+	rmdir(path);
+}
+
+/*
+ * A program built beside this test binary (connregd, connreg), into buf;
+ * the environment variable env names another one when set.
+ */
+static inline const char *t_sibling_binary(const char *env, const char *file, char *buf,
+					   size_t len)
+{
+	const char *e = getenv(env);
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (e && *e)
+		return e;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	cr_assert(n > 0, "readlink /proc/self/exe: %s", strerror(errno));
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	snprintf(buf, len, "%s/%s", self, file);
+	return buf;
 }
 
 /* Suite .fini: remove every segment name this test process built. */

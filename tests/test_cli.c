@@ -24,20 +24,14 @@ TestSuite(cli, .fini = t_cleanup_names, .timeout = 120);
 static const char *cli_path(void)
 {
 	static char path[PATH_MAX + 32];
-	const char *env = getenv("CONNREG_CLI");
-	char self[PATH_MAX];
-	ssize_t n;
+	const char *p = t_sibling_binary("CONNREG_CLI", "connreg", path, sizeof(path));
 
-	if (env && *env)
-		return env;
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	cr_assert(n > 0, "readlink /proc/self/exe: %s", strerror(errno));
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	snprintf(path, sizeof(path), "%s/connreg", self);
-	if (access(path, X_OK) != 0)
-		snprintf(path, sizeof(path), "%s/tools/cli/connreg", self);
-	return path;
+	if (p == path && access(path, X_OK) != 0) {
+		/* a build tree that puts it in tools/cli/ */
+		*strrchr(path, '/') = '\0';
+		strncat(path, "/tools/cli/connreg", sizeof(path) - strlen(path) - 1);
+	}
+	return p;
 }
 
 /* A running connreg and what it has written so far. */

@@ -77,12 +77,6 @@ static struct {
 /* processes and cleanup                                               */
 /* ------------------------------------------------------------------ */
 
-static void remember_name(const char *name)
-{
-	if (t_names_n < T_MAX_NAMES)
-		snprintf(t_names[t_names_n++], T_NAME_BUF, "%s", name);
-}
-
 static void kill_wait(pid_t *pid)
 {
 	if (*pid > 0) {
@@ -105,15 +99,7 @@ static void cleanup(void)
 	kill_wait(&g.redis);
 	t_cleanup_names();
 	if (g.dir[0]) {
-		DIR *dir = opendir(g.dir);
-		struct dirent *e;
-
-		while (dir && (e = readdir(dir)) != NULL)
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				unlinkat(dirfd(dir), e->d_name, 0);
-		if (dir)
-			closedir(dir);
-		rmdir(g.dir);
+		t_rm_dir(g.dir);
 		g.dir[0] = '\0';
 	}
 }
@@ -121,18 +107,8 @@ static void cleanup(void)
 static const char *connregd_path(void)
 {
 	static char path[PATH_MAX + 32];
-	const char *e = getenv("CONNREGD");
-	char self[PATH_MAX];
-	ssize_t n;
 
-	if (e && *e)
-		return e;
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	cr_assert(n > 0);
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	snprintf(path, sizeof(path), "%s/connregd", self);
-	return path;
+	return t_sibling_binary("CONNREGD", "connregd", path, sizeof(path));
 }
 
 static const char *redis_path(void)
@@ -359,7 +335,7 @@ static void cluster_up(void)
 		memcpy(view, h->view, sizeof(view));
 		memcpy(dir, g.dir, sizeof(dir));
 		snprintf(h->hosts, sizeof(h->hosts), "%s" CONNREG_ROUTE_HOSTS_SUFFIX, view);
-		remember_name(h->hosts);
+		t_name_track(h->hosts);
 		snprintf(h->log, sizeof(h->log), "%s/%c.log", dir, 'A' + i);
 	}
 	for (int i = 0; i < NHOST; i++)

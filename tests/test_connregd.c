@@ -67,15 +67,7 @@ static void cleanup(void)
 	g_npids = 0;
 	t_cleanup_names();
 	if (g_dir[0]) {
-		DIR *dir = opendir(g_dir);
-		struct dirent *e;
-
-		while (dir && (e = readdir(dir)) != NULL)
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				unlinkat(dirfd(dir), e->d_name, 0);
-		if (dir)
-			closedir(dir);
-		rmdir(g_dir);
+		t_rm_dir(g_dir);
 		g_dir[0] = '\0';
 	}
 }
@@ -83,19 +75,8 @@ static void cleanup(void)
 static const char *binary(const char *env, const char *file)
 {
 	static char path[2][PATH_MAX + 32];
-	char *buf = path[strcmp(file, "connregd") == 0];
-	const char *e = getenv(env);
-	char self[PATH_MAX];
-	ssize_t n;
 
-	if (e && *e)
-		return e;
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	cr_assert(n > 0, "readlink /proc/self/exe: %s", strerror(errno));
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	snprintf(buf, PATH_MAX + 32, "%s/%s", self, file);
-	return buf;
+	return t_sibling_binary(env, file, path[strcmp(file, "connregd") == 0], sizeof(path[0]));
 }
 
 /* ------------------------------------------------------------------ */

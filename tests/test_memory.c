@@ -23,22 +23,9 @@ static char m_tmpdir[PATH_MAX]; /* a temporary directory of this test process, o
 
 static void m_rm_tmpdir(void)
 {
-	DIR *d;
-	struct dirent *e;
-	char path[PATH_MAX + 256];
-
 	if (!m_tmpdir[0])
 		return;
-	d = opendir(m_tmpdir);
-	while (d && (e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", m_tmpdir, e->d_name);
-		unlink(path);
-	}
-	if (d)
-		closedir(d);
-	rmdir(m_tmpdir);
+	t_rm_dir(m_tmpdir);
 	m_tmpdir[0] = '\0';
 }
 
@@ -69,19 +56,10 @@ static const char *m_mkdtemp(void)
 
 static void m_cli_path(char *path, size_t len)
 {
-	const char *env = getenv("CONNREG_CLI");
-	char self[PATH_MAX];
-	ssize_t n;
+	const char *p = t_sibling_binary("CONNREG_CLI", "connreg", path, len);
 
-	if (env && *env) {
-		snprintf(path, len, "%s", env);
-		return;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	self[n > 0 ? n : 0] = '\0';
-	if (strrchr(self, '/'))
-		*strrchr(self, '/') = '\0';
-	snprintf(path, len, "%s/connreg", self);
+	if (p != path)
+		snprintf(path, len, "%s", p);
 }
 
 /*
