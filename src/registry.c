@@ -37,24 +37,18 @@ static inline int cr_check_id(const struct connreg_handle *reg, const void *id, 
 }
 
 /*
- * Every lookup the fast path below does not take: bad arguments, ids
- * longer than 16 bytes, a thread's first call (or a fork child's), a
- * process without membarrier, a probe past the home bucket. flatten:
- * XXH3's short-input code is inlined here too (its public entry point is
- * not); the true slow paths (thread attach, long ids) stay calls.
- */
-/*
  * Every lookup the fast path below does not start: bad arguments, ids
  * longer than 16 bytes, a thread's first call (or a fork child's), a
- * process without membarrier. flatten: XXH3's short-input code is inlined
- * here too (its public entry point is not); the true slow paths (thread
- * attach, long ids) stay calls.
+ * process without membarrier, a lookup nested in one of the thread's own
+ * (a signal handler's). flatten: XXH3's short-input code is inlined here
+ * too; the true slow paths (thread attach, long ids) stay calls.
  */
 static __attribute__((noinline, flatten)) int cr_get_slow(connreg_t *reg, const void *id,
 							  size_t id_len, uint64_t *transport)
 {
 	struct cr_thread *t;
 	struct cr_hit hit;
+	uint32_t home;
 	uint64_t h;
 	int rc = cr_check_id(reg, id, id_len);
 
@@ -64,9 +58,10 @@ static __attribute__((noinline, flatten)) int cr_get_slow(connreg_t *reg, const 
 	if (caa_unlikely(rc))
 		return rc;
 	h = cr_hash(reg, id, id_len);
-	cr_bucket_prefetch(reg, cr_home(reg, h));
+	home = cr_home(reg, h);
+	cr_bucket_prefetch(reg, home);
 	uint64_t outer = cr_read_lock(reg, t->slot);
-	if (cr_index_find_at(reg, id, (uint32_t)id_len, h, cr_home(reg, h), &hit)) {
+	if (cr_index_find_at(reg, id, (uint32_t)id_len, h, home, &hit)) {
 		*transport = cr_hit_transport(&hit);
 		rc = 0;
 	} else {
